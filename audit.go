@@ -1,0 +1,38 @@
+package deadbolt
+
+import "time"
+
+// AuditEvent records who did what to whom. Details never hold a secret: no
+// code, token or password, only what a reviewer needs (method, cause, ...).
+type AuditEvent struct {
+	ID        string
+	AccountID string
+	Time      time.Time
+	Type      string
+	ActorID   string // empty for the system or an unknown caller
+	SubjectID string
+	IP        string
+	Details   map[string]string
+}
+
+// Audit event types.
+const (
+	AuditAccountCreated = "account.created"
+	AuditUserCreated    = "user.created"
+	AuditUserUpdated    = "user.updated"
+	AuditUserDeleted    = "user.deleted"
+)
+
+// AuditFilter selects audit events. Zero fields select everything.
+type AuditFilter struct {
+	Type   string
+	UserID string // actor or subject
+	Since  time.Time
+	Limit  int // at most MaxAuditLimit; 0 means DefaultAuditLimit
+}
+
+// Limits of an audit query.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)

@@ -1,0 +1,88 @@
+package deadbolt
+
+import "time"
+
+// ChallengePurpose is what a challenge waits for.
+type ChallengePurpose string
+
+// Challenge purposes.
+const (
+	// ChallengeSecondFactor waits for a code from one of the user's factors.
+	ChallengeSecondFactor ChallengePurpose = "second_factor"
+	// ChallengeDeviceVerification waits for the emailed code of 2-step
+	// verification on an unrecognised device.
+	ChallengeDeviceVerification ChallengePurpose = "device_verification"
+	// ChallengeEnrollment waits for the user to set up a first factor that
+	// the policy requires.
+	ChallengeEnrollment ChallengePurpose = "enrollment"
+)
+
+// Challenge limits.
+const (
+	ChallengeTTL         = 10 * time.Minute
+	ChallengeMaxAttempts = 5
+)
+
+// Challenge is the server-side state between the password and the second
+// step of a sign-in. The client holds only an opaque token.
+type Challenge struct {
+	ID        string
+	AccountID string
+	UserID    string
+	TokenHash []byte
+	Purpose   ChallengePurpose
+	// Attempts counts wrong codes; the challenge dies at ChallengeMaxAttempts.
+	Attempts  int
+	DeviceID  string // the recognised device the sign-in came from, if any
+	IP        string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until the challenge completes
+}
+
+// Device is a browser or client that proved itself once. It is recognised
+// (no 2-step verification) until revoked, and remembered (no second factor)
+// until RememberUntil.
+type Device struct {
+	ID            string
+	AccountID     string
+	UserID        string
+	TokenHash     []byte
+	Name          string // a label from the user agent, for the user's list
+	IP            string
+	RememberUntil time.Time // zero: recognised but not remembered
+	CreatedAt     time.Time
+	LastSeenAt    time.Time
+}
+
+// Passcode is a one-time code sent by SMS or email: for a sign-in, to confirm
+// a new factor, or for 2-step verification. Stored only as a keyed hash.
+type Passcode struct {
+	ID          string
+	AccountID   string
+	UserID      string
+	ChallengeID string // empty when confirming a factor
+	FactorID    string // empty for 2-step verification
+	Channel     FactorKind
+	CodeHash    []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	UsedAt      time.Time
+}
+
+// Passcode lifetimes.
+const (
+	PasscodeTTL           = 60 * time.Second
+	DeviceVerificationTTL = 5 * time.Minute
+)
+
+// APIToken lets an integration call the admin API as the admin who made it.
+type APIToken struct {
+	ID          string
+	AccountID   string
+	UserID      string
+	Description string
+	TokenHash   []byte
+	CreatedAt   time.Time
+	LastUsedAt  time.Time
+}

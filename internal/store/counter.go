@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+)
+
+// HitCounter counts one more hit in one upsert, so concurrent hits from any
+// number of processes are all counted and a window restarts exactly once.
+func (s *DB) HitCounter(ctx context.Context, accountID, key string, window time.Duration, now time.Time) (deadbolt.Counter, error) {
+	c := deadbolt.Counter{Key: key}
+	err := s.queryRow(ctx, s.db, `INSERT INTO counters (account_id, name, count, reset_at, last_at) VALUES (?, ?, 1, ?, ?)
+		ON CONFLICT (account_id, name) DO UPDATE SET
+			count = CASE WHEN counters.reset_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			reset_at = CASE WHEN counters.reset_at <= excluded.last_at THEN excluded.reset_at ELSE counters.reset_at END,
+			last_at = excluded.last_at
+		RETURNING count, reset_at, last_at`,
+		accountID, key, micros(now.Add(window)), micros(now)).Scan(&c.Count, at(&c.ResetAt), at(&c.LastAt))
+	return c, err
+}
+
+// PeekCounter reads a counter; an expired one counts zero.
+func (s *DB) PeekCounter(ctx context.Context, accountID, key string, now time.Time) (deadbolt.Counter, error) {
+	c := deadbolt.Counter{Key: key}
+	err := s.queryRow(ctx, s.db, `SELECT count, reset_at, last_at FROM counters WHERE account_id = ? AND name = ? AND reset_at > ?`,
+		accountID, key, micros(now)).Scan(&c.Count, at(&c.ResetAt), at(&c.LastAt))
+	if errors.Is(err, sql.ErrNoRows) {
+		return deadbolt.Counter{Key: key}, nil
+	}
+	return c, err
+}
+
+// ResetCounter removes a counter.
+func (s *DB) ResetCounter(ctx context.Context, accountID, key string) error {
+	_, err := s.exec(ctx, s.db, `DELETE FROM counters WHERE account_id = ? AND name = ?`, accountID, key)
+	return err
+}

@@ -1,0 +1,272 @@
+// Package store keeps Deadbolt's state in SQLite (the embedded default) or
+// PostgreSQL, behind the storage interfaces of package deadbolt.
+//
+// One implementation serves both databases: the SQL is written once with ?
+// placeholders, and the dialect rebinds it and recognises its errors. Every
+// method is one transaction (or one statement), scoped to an account.
+// Security invariants that must hold across processes are written as
+// conditional statements, never as a read followed by a write in Go.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Sealer encrypts and decrypts secrets at rest. aad binds a ciphertext to
+// its place (table, column, account, owner), so that a sealed value copied
+// to another row does not open.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Options configure a DB.
+type Options struct {
+	// Sealer encrypts TOTP secrets and phone numbers. Required.
+	Sealer Sealer
+	// Now is the clock for the times the store sets itself; default time.Now.
+	Now func() time.Time
+	// Logger receives migration progress; default slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is the store. It is safe for concurrent use.
+type DB struct {
+	db      *sql.DB
+	dialect *dialect
+	sealer  Sealer
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// Open connects to the database named by dsn: a postgres:// or
+// postgresql:// URL selects PostgreSQL, anything else is a SQLite file path
+// (or a file: URI). It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	if opts.Sealer == nil {
+		return nil, errors.New("store: a sealer is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var d *dialect
+	var err error
+	var sqldb *sql.DB
+	if IsPostgres(dsn) {
+		d = postgresDialect
+		sqldb, err = sql.Open("pgx", dsn)
+	} else {
+		d = sqliteDialect
+		sqldb, err = sql.Open("sqlite", sqliteDSN(dsn))
+		// SQLite has one writer at a time; more connections than this only
+		// queue on the busy timeout, fewer starve concurrent readers.
+		sqldb.SetMaxOpenConns(8)
+		sqldb.SetMaxIdleConns(8)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if d == postgresDialect {
+		sqldb.SetMaxOpenConns(16)
+		sqldb.SetMaxIdleConns(16)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s := &DB{db: sqldb, dialect: d, sealer: opts.Sealer, now: opts.Now, log: opts.Logger}
+	if err := s.Ping(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	return s, nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// sqliteDSN turns a path or file: URI into a modernc DSN with the settings
+// every connection needs. _txlock=immediate takes the write lock at BEGIN:
+// without it, two read-then-write transactions deadlock and one fails with
+// "database is locked" instead of waiting for the busy timeout.
+func sqliteDSN(dsn string) string {
+	path, query, _ := strings.Cut(dsn, "?")
+	q, _ := url.ParseQuery(query)
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	if !strings.HasPrefix(path, "file:") {
+		path = "file:" + path
+	}
+	return path + "?" + q.Encode()
+}
+
+// Migrate applies the embedded migrations of the dialect. It is safe to run
+// again, and from several processes at once on PostgreSQL (an advisory lock
+// serialises them).
+func (s *DB) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations/"+s.dialect.name)
+	if err != nil {
+		return err
+	}
+	var opts []goose.ProviderOption
+	gd := goose.DialectSQLite3
+	if s.dialect == postgresDialect {
+		gd = goose.DialectPostgres
+		// Retry every second for up to five minutes: a process that waits
+		// for another one to finish migrating should not wait long after it.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gd, s.db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for _, r := range res {
+		s.log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (s *DB) Dialect() string { return s.dialect.name }
+
+// Ping checks that the database answers.
+func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close closes the database.
+func (s *DB) Close() error { return s.db.Close() }
+
+// SQL returns the underlying database, for tests that must look at the raw
+// rows (such as proving that secrets are not stored in plaintext).
+func (s *DB) SQL() *sql.DB { return s.db }
+
+// exec, query and queryRow rebind the statement for the dialect.
+func (s *DB) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	return q.ExecContext(ctx, s.dialect.rebind(query), args...)
+}
+
+func (s *DB) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	return q.QueryContext(ctx, s.dialect.rebind(query), args...)
+}
+
+func (s *DB) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	return q.QueryRowContext(ctx, s.dialect.rebind(query), args...)
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a transaction and commits it if fn succeeds.
+func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.dialect.formatError(fmt.Errorf("store: commit: %w", err))
+	}
+	return nil
+}
+
+// newID returns a random id: 26 lower-case base32 characters (130 bits), so
+// ids reveal nothing (no count, no order) and cannot be guessed.
+func newID() string { return strings.ToLower(rand.Text()) }
+
+// clock returns the current time as the store keeps it.
+func (s *DB) clock() time.Time { return normTime(s.now()) }
+
+// normTime returns t as it comes back from the database: UTC, to the
+// microsecond. Times the store sets are returned in this form.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// micros turns a time into the stored form; the zero time is NULL.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// timeCol scans a stored time (microseconds or NULL) into a UTC time.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case int64:
+		*c.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("store: time column holds %T", v)
+	}
+	return nil
+}
+
+// at wraps a *time.Time for Scan.
+func at(t *time.Time) timeCol { return timeCol{t} }
+
+// notFound turns sql.ErrNoRows into the given not-found code.
+func notFound(err error, code, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return deadbolt.Errorf(code, "%s not found.", what)
+	}
+	return err
+}
+
+// checkOne returns a not-found error unless the statement changed a row.
+func checkOne(res sql.Result, code, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return deadbolt.Errorf(code, "%s not found.", what)
+	}
+	return nil
+}
+
+// placeholders returns "?, ?, ?" for n arguments.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+)
+
+// CreateSession stores a new session under its token hash.
+func (s *DB) CreateSession(ctx context.Context, ss *deadbolt.Session) error {
+	n := *ss
+	n.ID = newID()
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = s.clock()
+	}
+	n.CreatedAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.ExpiresAt)
+	n.SecondFactorAt, n.PasswordAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt)
+	if n.LastSeenAt.IsZero() {
+		n.LastSeenAt = n.CreatedAt
+	}
+	n.LastSeenAt = normTime(n.LastSeenAt)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.userExists(ctx, tx, n.AccountID, n.UserID); err != nil {
+			return err
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
+			second_factor_at, password_at, device_id, ip, user_agent, created_at, last_seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
+			micros(n.SecondFactorAt), micros(n.PasswordAt), n.DeviceID, n.IP, n.UserAgent, micros(n.CreatedAt), micros(n.LastSeenAt))
+		return s.dialect.formatError(err)
+	})
+	if err != nil {
+		return err
+	}
+	*ss = n
+	return nil
+}
+
+const sessionColumns = `account_id, id, user_id, token_hash, idle_seconds, expires_at, second_factor_at, password_at,
+	device_id, ip, user_agent, created_at, last_seen_at`
+
+func scanSession(row interface{ Scan(...any) error }) (*deadbolt.Session, error) {
+	var ss deadbolt.Session
+	var idle int64
+	if err := row.Scan(&ss.AccountID, &ss.ID, &ss.UserID, &ss.TokenHash, &idle, at(&ss.ExpiresAt), at(&ss.SecondFactorAt),
+		at(&ss.PasswordAt), &ss.DeviceID, &ss.IP, &ss.UserAgent, at(&ss.CreatedAt), at(&ss.LastSeenAt)); err != nil {
+		return nil, err
+	}
+	ss.IdleTimeout = time.Duration(idle) * time.Second
+	return &ss, nil
+}
+
+// FindSessionByTokenHash finds a session by its token hash, in any account:
+// the token is all the caller has. Everything after this is scoped to the
+// session's account.
+func (s *DB) FindSessionByTokenHash(ctx context.Context, hash []byte) (*deadbolt.Session, error) {
+	ss, err := scanSession(s.queryRow(ctx, s.db, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, hash))
+	return ss, notFound(err, deadbolt.ENotFound, "Session")
+}
+
+// FindSessions lists a user's sessions, newest first.
+func (s *DB) FindSessions(ctx context.Context, accountID, userID string) ([]*deadbolt.Session, error) {
+	rows, err := s.query(ctx, s.db, `SELECT `+sessionColumns+` FROM sessions WHERE account_id = ? AND user_id = ?
+		ORDER BY created_at DESC, id`, accountID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var list []*deadbolt.Session
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, ss)
+	}
+	return list, rows.Err()
+}
+
+// TouchSession records activity; it never moves last_seen_at backwards.
+func (s *DB) TouchSession(ctx context.Context, accountID, id string, now time.Time) error {
+	res, err := s.exec(ctx, s.db, `UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END
+		WHERE account_id = ? AND id = ?`, micros(now), micros(now), accountID, id)
+	if err != nil {
+		return err
+	}
+	return checkOne(res, deadbolt.ENotFound, "Session")
+}
+
+// DeleteSession ends one session of the user.
+func (s *DB) DeleteSession(ctx context.Context, accountID, userID, id string) error {
+	res, err := s.exec(ctx, s.db, `DELETE FROM sessions WHERE account_id = ? AND user_id = ? AND id = ?`, accountID, userID, id)
+	if err != nil {
+		return err
+	}
+	return checkOne(res, deadbolt.ENotFound, "Session")
+}
+
+// DeleteSessions ends all of the user's sessions but keep.
+func (s *DB) DeleteSessions(ctx context.Context, accountID, userID, keep string) (int, error) {
+	res, err := s.exec(ctx, s.db, `DELETE FROM sessions WHERE account_id = ? AND user_id = ? AND id <> ?`, accountID, userID, keep)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

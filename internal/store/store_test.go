@@ -1,0 +1,227 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/store"
+	"github.com/deadbolt/deadbolt/internal/store/storetest"
+)
+
+// postgresURL is the database the PostgreSQL half of the suite uses. CI sets
+// it; without it those tests are skipped (and CI fails on the skip).
+var postgresURL = os.Getenv("DEADBOLT_TEST_POSTGRES")
+
+func mustKeyring(tb testing.TB) *secret.Keyring {
+	tb.Helper()
+	k, err := secret.Generate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// openSQLite opens a migrated SQLite store in a temporary directory.
+func openSQLite(tb testing.TB, keys *secret.Keyring) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "deadbolt.db"), store.Options{Sealer: keys})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// openPostgres opens a migrated PostgreSQL store in a schema of its own,
+// dropped when the test ends, so tests run in parallel without meeting.
+func openPostgres(tb testing.TB, keys *secret.Keyring) *store.DB {
+	tb.Helper()
+	if postgresURL == "" {
+		tb.Skip("DEADBOLT_TEST_POSTGRES is not set")
+	}
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", postgresURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close()
+	schema := "t_" + strings.ToLower(strings.ReplaceAll(secret.NewToken(""), "-", ""))
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		a, err := sql.Open("pgx", postgresURL)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	})
+	sep := "?"
+	if strings.Contains(postgresURL, "?") {
+		sep = "&"
+	}
+	db, err := store.Open(ctx, postgresURL+sep+"search_path="+schema, store.Options{Sealer: keys})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+func TestContractSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openSQLite(t, mustKeyring(t)) })
+}
+
+func TestContractPostgres(t *testing.T) {
+	if postgresURL == "" {
+		t.Skip("DEADBOLT_TEST_POSTGRES is not set")
+	}
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openPostgres(t, mustKeyring(t)) })
+}
+
+// TestNoPlaintextSecrets writes secrets through the store and then reads
+// every column of every table raw: none may hold a secret in the clear.
+func TestNoPlaintextSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB, *secret.Keyring) *store.DB
+	}{{"sqlite", openSQLite}, {"postgres", openPostgres}} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := mustKeyring(t)
+			db := tc.open(t, keys)
+			ctx := context.Background()
+			const (
+				totpSecret   = "TOTP-SECRET-0123456789"
+				phone        = "+12025550143"
+				factorPhone  = "+12025550199"
+				recovery     = "rc7h2k9m4q"
+				sessionToken = "dbs_SESSIONTOKEN0123456789AB"
+			)
+			a := &deadbolt.Account{Slug: "acme", Name: "Acme", Policy: deadbolt.DefaultPolicy()}
+			owner := &deadbolt.User{Email: "o@acme.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, Phone: phone}
+			if err := db.CreateAccount(ctx, a, owner); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []*deadbolt.Factor{
+				{AccountID: a.ID, UserID: owner.ID, Kind: deadbolt.FactorTOTP, Secret: []byte(totpSecret)},
+				{AccountID: a.ID, UserID: owner.ID, Kind: deadbolt.FactorSMS, Phone: factorPhone},
+			} {
+				if err := db.CreateFactor(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.ReplaceRecoveryCodes(ctx, a.ID, owner.ID, [][]byte{keys.Hash(recovery)}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateSession(ctx, &deadbolt.Session{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(sessionToken),
+				IdleTimeout: time.Hour, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			// The store gives them back...
+			fs, _ := db.FindFactors(ctx, a.ID, owner.ID)
+			if len(fs) != 2 || string(fs[0].Secret) != totpSecret || fs[1].Phone != factorPhone {
+				t.Fatalf("factors did not round-trip: %+v", fs)
+			}
+			// ...but no raw byte of the database shows them.
+			secrets := []string{totpSecret, phone, factorPhone, recovery, sessionToken,
+				strings.TrimPrefix(phone, "+"), strings.TrimPrefix(sessionToken, "dbs_")}
+			for _, table := range []string{"accounts", "users", "factors", "recovery_codes", "sessions", "counters", "audit_events"} {
+				dump := dumpTable(t, db.SQL(), table)
+				for _, s := range secrets {
+					if bytes.Contains(dump, []byte(s)) {
+						t.Errorf("table %s holds %q in plaintext", table, s)
+					}
+				}
+			}
+			if tc.name == "sqlite" {
+				raw := rawSQLiteFiles(t, db)
+				for _, s := range secrets {
+					if bytes.Contains(raw, []byte(s)) {
+						t.Errorf("the SQLite files hold %q in plaintext", s)
+					}
+				}
+			}
+			// A sealed value moved to another row does not open there.
+			if _, err := db.SQL().ExecContext(ctx, rebind(db, `UPDATE users SET phone = (SELECT phone FROM factors WHERE kind = 'sms') WHERE id = ?`), owner.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.FindUserByID(ctx, a.ID, owner.ID); err == nil {
+				t.Errorf("a phone number sealed for a factor opened as the user's")
+			}
+		})
+	}
+}
+
+func rebind(db *store.DB, q string) string {
+	if db.Dialect() != "postgres" {
+		return q
+	}
+	return strings.Replace(q, "?", "$1", 1)
+}
+
+// dumpTable returns every value of every row of the table as bytes.
+func dumpTable(t *testing.T, db *sql.DB, table string) []byte {
+	t.Helper()
+	rows, err := db.Query("SELECT * FROM " + table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out bytes.Buffer
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			switch v := v.(type) {
+			case []byte:
+				out.Write(v)
+			default:
+				fmt.Fprint(&out, v)
+			}
+			out.WriteByte(0)
+		}
+	}
+	return out.Bytes()
+}
+
+// rawSQLiteFiles checkpoints the WAL and returns the bytes of the database
+// files as they are on disk.
+func rawSQLiteFiles(t *testing.T, db *store.DB) []byte {
+	t.Helper()
+	var file string
+	if err := db.SQL().QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, f := range []string{file, file + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
+}

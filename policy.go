@@ -1,0 +1,147 @@
+package deadbolt
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Policy is an account's sign-in rules. Its JSON form is the public one of
+// GET/PUT /api/v1/accounts/{account}/policy and is also how it is stored.
+type Policy struct {
+	Require2FATeamMembers bool `json:"require_2fa_team_members"`
+	Require2FAEndUsers    bool `json:"require_2fa_end_users"`
+	// GracePeriodDays lets users who must set up 2FA sign in without it for
+	// this many days after the requirement first applies to them.
+	GracePeriodDays int          `json:"grace_period_days"`
+	AllowedMethods  []FactorKind `json:"allowed_methods"`
+	// StrongMethodsOnly allows only phishing-resistant or app-based methods
+	// (see FactorKind.Strong), whatever AllowedMethods says.
+	StrongMethodsOnly bool `json:"strong_methods_only"`
+	// RememberDeviceDays is per role; 0 means a second factor at every
+	// sign-in.
+	RememberDeviceDays  map[Role]int `json:"remember_device_days"`
+	SessionIdleMinutes  int          `json:"session_idle_minutes"`
+	SessionMaxHours     int          `json:"session_max_hours"`
+	SMSBlockedCountries []string     `json:"sms_blocked_countries"`
+}
+
+// Policy limits.
+const (
+	MaxGracePeriodDays    = 90
+	MaxRememberDeviceDays = 365
+	MaxSessionIdleMinutes = 7 * 24 * 60
+	MaxSessionHours       = 30 * 24
+)
+
+// DefaultPolicy is the policy of a new account, and the value of every field
+// a PUT leaves out.
+func DefaultPolicy() Policy {
+	return Policy{
+		AllowedMethods: []FactorKind{FactorTOTP, FactorSMS, FactorEmail},
+		RememberDeviceDays: map[Role]int{
+			RoleOwner: 30, RoleAdmin: 30, RoleAgent: 30, RoleEndUser: 30,
+		},
+		SessionIdleMinutes:  60,
+		SessionMaxHours:     12,
+		SMSBlockedCountries: []string{},
+	}
+}
+
+// Validate checks the policy and normalises it (sorted, de-duplicated
+// lists, upper-case country codes, a value for every role).
+func (p *Policy) Validate() error {
+	if p.GracePeriodDays < 0 || p.GracePeriodDays > MaxGracePeriodDays {
+		return Invalid("grace_period_days", "grace_period_days must be between 0 and %d.", MaxGracePeriodDays)
+	}
+	if len(p.AllowedMethods) == 0 {
+		return Invalid("allowed_methods", "allowed_methods must name at least one method.")
+	}
+	for _, k := range p.AllowedMethods {
+		if !k.Valid() {
+			return Invalid("allowed_methods", "allowed_methods: unknown method %q.", string(k))
+		}
+	}
+	slices.Sort(p.AllowedMethods)
+	p.AllowedMethods = slices.Compact(p.AllowedMethods)
+	if p.StrongMethodsOnly && !slices.ContainsFunc(p.AllowedMethods, FactorKind.Strong) {
+		return Invalid("allowed_methods", "strong_methods_only needs a strong method (totp) in allowed_methods.")
+	}
+	if p.RememberDeviceDays == nil {
+		p.RememberDeviceDays = map[Role]int{}
+	}
+	def := DefaultPolicy().RememberDeviceDays
+	for r, d := range p.RememberDeviceDays {
+		if !r.Valid() {
+			return Invalid("remember_device_days", "remember_device_days: unknown role %q.", string(r))
+		}
+		if d < 0 || d > MaxRememberDeviceDays {
+			return Invalid("remember_device_days", "remember_device_days must be between 0 and %d.", MaxRememberDeviceDays)
+		}
+	}
+	for _, r := range Roles {
+		if _, ok := p.RememberDeviceDays[r]; !ok {
+			p.RememberDeviceDays[r] = def[r]
+		}
+	}
+	if p.SessionIdleMinutes < 1 || p.SessionIdleMinutes > MaxSessionIdleMinutes {
+		return Invalid("session_idle_minutes", "session_idle_minutes must be between 1 and %d.", MaxSessionIdleMinutes)
+	}
+	if p.SessionMaxHours < 1 || p.SessionMaxHours > MaxSessionHours {
+		return Invalid("session_max_hours", "session_max_hours must be between 1 and %d.", MaxSessionHours)
+	}
+	if p.SMSBlockedCountries == nil {
+		p.SMSBlockedCountries = []string{}
+	}
+	for i, c := range p.SMSBlockedCountries {
+		c = strings.ToUpper(c)
+		if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+			return Invalid("sms_blocked_countries", "sms_blocked_countries holds ISO 3166-1 alpha-2 codes such as \"IN\".")
+		}
+		p.SMSBlockedCountries[i] = c
+	}
+	slices.Sort(p.SMSBlockedCountries)
+	p.SMSBlockedCountries = slices.Compact(p.SMSBlockedCountries)
+	return nil
+}
+
+// Requires2FA reports whether users of the role must have a second factor.
+func (p *Policy) Requires2FA(r Role) bool {
+	if r == RoleEndUser {
+		return p.Require2FAEndUsers
+	}
+	return p.Require2FATeamMembers
+}
+
+// Allows reports whether users may enrol and use factors of the kind. SMS is
+// never allowed for end users (see DESIGN.md).
+func (p *Policy) Allows(k FactorKind, r Role) bool {
+	if k == FactorSMS && r == RoleEndUser {
+		return false
+	}
+	if p.StrongMethodsOnly && !k.Strong() {
+		return false
+	}
+	return slices.Contains(p.AllowedMethods, k)
+}
+
+// RememberDevice is how long a device that proved a second factor skips it
+// for users of the role; 0 means never.
+func (p *Policy) RememberDevice(r Role) time.Duration {
+	return time.Duration(p.RememberDeviceDays[r]) * 24 * time.Hour
+}
+
+// SessionIdle is the session idle timeout.
+func (p *Policy) SessionIdle() time.Duration {
+	return time.Duration(p.SessionIdleMinutes) * time.Minute
+}
+
+// SessionMax is the absolute session lifetime.
+func (p *Policy) SessionMax() time.Duration {
+	return time.Duration(p.SessionMaxHours) * time.Hour
+}
+
+// SMSCountryBlocked reports whether SMS to the ISO country is refused.
+func (p *Policy) SMSCountryBlocked(country string) bool {
+	return slices.Contains(p.SMSBlockedCountries, strings.ToUpper(country))
+}

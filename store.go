@@ -1,0 +1,147 @@
+package deadbolt
+
+import (
+	"context"
+	"time"
+)
+
+// The storage interfaces. Every method is one transaction; every method but
+// the lookups by token hash is scoped to one account, and nothing of another
+// account is ever visible through it. Errors are *Error values with the
+// codes listed; anything else is an internal failure.
+
+// AccountStore keeps accounts.
+type AccountStore interface {
+	// CreateAccount stores a new account and its owner together. It fills
+	// in ids and times. EConflict if the slug is taken.
+	CreateAccount(ctx context.Context, a *Account, owner *User) error
+	// FindAccountBySlug returns EAccountNotFound if there is none.
+	FindAccountBySlug(ctx context.Context, slug string) (*Account, error)
+	// FindAccountByID returns EAccountNotFound if there is none.
+	FindAccountByID(ctx context.Context, id string) (*Account, error)
+	// UpdatePolicy replaces the account's policy. EAccountNotFound.
+	UpdatePolicy(ctx context.Context, accountID string, p Policy) error
+}
+
+// UserUpdate holds the fields of a user to change; nil fields stay.
+type UserUpdate struct {
+	Name         *string
+	Role         *Role
+	Phone        *string
+	PasswordHash *string
+}
+
+// UserFilter selects users of an account.
+type UserFilter struct {
+	Role Role // empty: any
+}
+
+// UserStore keeps users.
+type UserStore interface {
+	// CreateUser fills in the id and times. EConflict if the email is taken
+	// in the account.
+	CreateUser(ctx context.Context, u *User) error
+	// FindUserByID returns ENotFound if there is none in the account.
+	FindUserByID(ctx context.Context, accountID, id string) (*User, error)
+	// FindUserByEmail takes a normalised email. ENotFound.
+	FindUserByEmail(ctx context.Context, accountID, email string) (*User, error)
+	// FindUsers lists users ordered by email.
+	FindUsers(ctx context.Context, accountID string, f UserFilter) ([]*User, error)
+	// UpdateUser applies upd and returns the new user. ENotFound.
+	UpdateUser(ctx context.Context, accountID, id string, upd UserUpdate) (*User, error)
+	// DeleteUser removes the user and everything of theirs. ENotFound.
+	DeleteUser(ctx context.Context, accountID, id string) error
+}
+
+// FactorStore keeps second factors.
+type FactorStore interface {
+	// CreateFactor stores a pending factor. It fills in the id and times.
+	CreateFactor(ctx context.Context, f *Factor) error
+	// FindFactor returns ENotFound if the factor is not in the account.
+	FindFactor(ctx context.Context, accountID, id string) (*Factor, error)
+	// FindFactors lists a user's factors, oldest first.
+	FindFactors(ctx context.Context, accountID, userID string) ([]*Factor, error)
+	// ActivateFactor turns a pending factor active; the user's first active
+	// factor becomes the default. It reports whether this was the user's
+	// first active factor. ENotFound if no such pending factor exists (so
+	// two racing confirmations activate it once).
+	ActivateFactor(ctx context.Context, accountID, id string, now time.Time) (first bool, err error)
+	// SetDefaultFactor makes an active factor the user's default. ENotFound.
+	SetDefaultFactor(ctx context.Context, accountID, userID, id string) error
+	// DeleteFactor removes a factor; if it was the default, the oldest
+	// remaining active factor becomes the default. ENotFound.
+	DeleteFactor(ctx context.Context, accountID, userID, id string) error
+	// DeleteFactors removes all of a user's factors and recovery codes.
+	DeleteFactors(ctx context.Context, accountID, userID string) error
+	// UseTOTPStep records that the factor accepted the TOTP time step and
+	// marks it used. EConflict if the step, or a later one, was already used:
+	// a code is accepted once, even across processes.
+	UseTOTPStep(ctx context.Context, accountID, factorID string, step int64, now time.Time) error
+}
+
+// RecoveryCodeStore keeps recovery codes.
+type RecoveryCodeStore interface {
+	// ReplaceRecoveryCodes stores a user's new set of code hashes; the old
+	// set (but not admin-generated codes) dies in the same transaction.
+	ReplaceRecoveryCodes(ctx context.Context, accountID, userID string, hashes [][]byte, now time.Time) error
+	// CreateAdminRecoveryCode stores one admin-generated code.
+	CreateAdminRecoveryCode(ctx context.Context, c *RecoveryCode) error
+	// ConsumeRecoveryCode marks the unused, unexpired code with the hash
+	// used and returns it. ENotFound if there is none: racing callers with
+	// the same code get exactly one success.
+	ConsumeRecoveryCode(ctx context.Context, accountID, userID string, hash []byte, now time.Time) (*RecoveryCode, error)
+	// CountRecoveryCodes counts the user's unused codes of their own set.
+	CountRecoveryCodes(ctx context.Context, accountID, userID string) (int, error)
+}
+
+// CounterStore keeps attempt and send counters.
+type CounterStore interface {
+	// HitCounter adds one to the counter and returns it; a counter past its
+	// window starts again at one with a new window. Atomic across processes.
+	HitCounter(ctx context.Context, accountID, key string, window time.Duration, now time.Time) (Counter, error)
+	// PeekCounter returns the counter without changing it; a missing or
+	// expired counter has Count 0.
+	PeekCounter(ctx context.Context, accountID, key string, now time.Time) (Counter, error)
+	// ResetCounter removes the counter.
+	ResetCounter(ctx context.Context, accountID, key string) error
+}
+
+// SessionStore keeps sessions.
+type SessionStore interface {
+	// CreateSession fills in the id; the caller sets the times.
+	CreateSession(ctx context.Context, s *Session) error
+	// FindSessionByTokenHash looks a session up by the hash of its token,
+	// across accounts (the token is the caller's only handle). ENotFound.
+	FindSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
+	// FindSessions lists a user's sessions, newest first.
+	FindSessions(ctx context.Context, accountID, userID string) ([]*Session, error)
+	// TouchSession records activity. ENotFound.
+	TouchSession(ctx context.Context, accountID, id string, now time.Time) error
+	// DeleteSession ends one of the user's sessions. ENotFound.
+	DeleteSession(ctx context.Context, accountID, userID, id string) error
+	// DeleteSessions ends all of a user's sessions but keep (may be empty)
+	// and returns how many ended.
+	DeleteSessions(ctx context.Context, accountID, userID, keep string) (int, error)
+}
+
+// AuditLog keeps audit events.
+type AuditLog interface {
+	// RecordEvent stores an event; it fills in the id.
+	RecordEvent(ctx context.Context, e *AuditEvent) error
+	// FindEvents returns an account's events, newest first.
+	FindEvents(ctx context.Context, accountID string, f AuditFilter) ([]*AuditEvent, error)
+}
+
+// Store is all of the storage.
+type Store interface {
+	AccountStore
+	UserStore
+	FactorStore
+	RecoveryCodeStore
+	CounterStore
+	SessionStore
+	AuditLog
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
