@@ -265,8 +265,3 @@ func checkOne(res sql.Result, code, what string) error {
 	}
 	return nil
 }
-
-// placeholders returns "?, ?, ?" for n arguments.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}

@@ -166,7 +166,10 @@ func testTenantIsolation(t *testing.T, s Store) {
 	}{
 		{"FindUserByID", func() error { _, err := s.FindUserByID(ctx, b.ID, ownerA.ID); return err }, deadbolt.ENotFound},
 		{"FindUserByEmail", func() error { _, err := s.FindUserByEmail(ctx, b.ID, ownerA.Email); return err }, deadbolt.ENotFound},
-		{"UpdateUser", func() error { _, err := s.UpdateUser(ctx, b.ID, ownerA.ID, deadbolt.UserUpdate{Name: &name}); return err }, deadbolt.ENotFound},
+		{"UpdateUser", func() error {
+			_, err := s.UpdateUser(ctx, b.ID, ownerA.ID, deadbolt.UserUpdate{Name: &name})
+			return err
+		}, deadbolt.ENotFound},
 		{"DeleteUser", func() error { return s.DeleteUser(ctx, b.ID, ownerA.ID) }, deadbolt.ENotFound},
 		{"CreateFactor", func() error {
 			return s.CreateFactor(ctx, &deadbolt.Factor{AccountID: b.ID, UserID: ownerA.ID, Kind: deadbolt.FactorEmail})
