@@ -1,0 +1,147 @@
+// Package web serves Deadbolt over HTTP: the JSON API under /api/v1, the
+// pages for people, and the operator's endpoints (/healthz, /readyz,
+// /metrics). It never touches SQL: it reaches state through the services
+// and interfaces it is given.
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Pinger reports whether the database answers; /readyz uses it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options configure a Server.
+type Options struct {
+	DB       Pinger
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics are registered here and served at /metrics
+}
+
+// Server is the HTTP handler of Deadbolt.
+type Server struct {
+	db       Pinger
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewServer builds the handler and its routes.
+func NewServer(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{db: opts.DB, log: opts.Logger, mux: http.NewServeMux()}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"route", "status"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "deadbolt_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	opts.Registry.MustRegister(s.requests, s.duration)
+
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	// Every /api/ path not matched by a more specific route is a JSON 404.
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, deadbolt.Errorf(deadbolt.ENotFound, "There is no such API endpoint."))
+	})
+	s.handler = s.recoverer(s.instrument(s.mux))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady answers 200 only when the database answers within a second,
+// so a load balancer stops sending traffic to a process that cannot serve.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready: database does not answer", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok"})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument counts requests by route pattern (never by raw path, which
+// would let callers create unbounded label values).
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// recoverer turns a panic into a logged 500: a panic is always a bug, but
+// it must not take the process, and every other caller, down with it.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
