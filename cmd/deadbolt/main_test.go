@@ -17,6 +17,7 @@ import (
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/secret"
 	"github.com/deadbolt/deadbolt/internal/store"
+	"github.com/deadbolt/deadbolt/internal/store/storetest"
 )
 
 const goodPassword = "plum orchard under winter light"
@@ -40,10 +41,7 @@ func sqliteEnv(t *testing.T) map[string]string {
 // postgresEnv is the environment of a fresh PostgreSQL deployment, in a
 // schema of its own, with a key file.
 func postgresEnv(t *testing.T) map[string]string {
-	url := os.Getenv("DEADBOLT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("DEADBOLT_TEST_POSTGRES is not set")
-	}
+	url := storetest.PostgresURL(t)
 	schema := "cli_" + strings.ToLower(secret.NewToken(""))
 	db, err := store.Open(context.Background(), url, store.Options{Sealer: mustKeys(t)})
 	if err != nil {

@@ -17,10 +17,6 @@ import (
 	"github.com/deadbolt/deadbolt/internal/store/storetest"
 )
 
-// postgresURL is the database the PostgreSQL half of the suite uses. CI sets
-// it; without it those tests are skipped (and CI fails on the skip).
-var postgresURL = os.Getenv("DEADBOLT_TEST_POSTGRES")
-
 func mustKeyring(tb testing.TB) *secret.Keyring {
 	tb.Helper()
 	k, err := secret.Generate()
@@ -48,9 +44,7 @@ func openSQLite(tb testing.TB, keys *secret.Keyring) *store.DB {
 // dropped when the test ends, so tests run in parallel without meeting.
 func openPostgres(tb testing.TB, keys *secret.Keyring) *store.DB {
 	tb.Helper()
-	if postgresURL == "" {
-		tb.Skip("DEADBOLT_TEST_POSTGRES is not set")
-	}
+	postgresURL := storetest.PostgresURL(tb)
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", postgresURL)
 	if err != nil {
@@ -89,9 +83,7 @@ func TestContractSQLite(t *testing.T) {
 }
 
 func TestContractPostgres(t *testing.T) {
-	if postgresURL == "" {
-		t.Skip("DEADBOLT_TEST_POSTGRES is not set")
-	}
+	storetest.PostgresURL(t)
 	storetest.Run(t, func(t *testing.T) storetest.Store { return openPostgres(t, mustKeyring(t)) })
 }
 

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -134,4 +135,20 @@ func race(n int, fn func(i int) error) (ok int, codes map[string]int) {
 	close(start)
 	wg.Wait()
 	return ok, codes
+}
+
+// PostgresURL returns the PostgreSQL URL tests should use, from
+// DEADBOLT_TEST_POSTGRES. Without it the test is skipped, unless
+// DEADBOLT_REQUIRE_POSTGRES is set (as CI does): then a skip would hide that
+// half the contract went unchecked, so the test fails instead.
+func PostgresURL(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv("DEADBOLT_TEST_POSTGRES")
+	if url == "" {
+		if os.Getenv("DEADBOLT_REQUIRE_POSTGRES") != "" {
+			tb.Fatal("DEADBOLT_REQUIRE_POSTGRES is set but DEADBOLT_TEST_POSTGRES is empty: the PostgreSQL tests cannot run")
+		}
+		tb.Skip("DEADBOLT_TEST_POSTGRES is not set: skipping the PostgreSQL half")
+	}
+	return url
 }
