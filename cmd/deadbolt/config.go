@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -125,6 +127,26 @@ func (c *Config) validate() error {
 		c.PublicURL = "http://" + c.Addr
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			// The URL may hold a password: never echo it.
+			return errors.New("--smtp-url must look like smtp://user:pass@host:port or smtps://user:pass@host:port")
+		}
+	}
+	if c.SMSWebhook != "" {
+		u, err := url.Parse(c.SMSWebhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("--sms-webhook-url must be an http:// or https:// URL")
+		}
+	}
+	twilio := []string{c.TwilioSID, c.TwilioToken, c.TwilioFrom}
+	if n := len(slices.DeleteFunc(slices.Clone(twilio), func(s string) bool { return s == "" })); n != 0 && n != len(twilio) {
+		return errors.New("twilio SMS needs all of --twilio-account-sid, --twilio-auth-token and --twilio-from")
+	}
+	if c.TwilioSID != "" && c.SMSWebhook != "" {
+		return errors.New("choose one SMS provider: --sms-webhook-url or the --twilio-* settings")
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:

@@ -264,6 +264,20 @@ func TestConfigPrecedence(t *testing.T) {
 			}
 		})
 	}
+	for _, args := range [][]string{
+		{"--smtp-url", "http://mail.example.com"},
+		{"--smtp-url", "smtp://"},
+		{"--sms-webhook-url", "ftp://sms.example.com"},
+		{"--twilio-account-sid", "AC1"},
+		{"--twilio-account-sid", "AC1", "--twilio-auth-token", "t", "--twilio-from", "+1202555", "--sms-webhook-url", "https://sms.example.com"},
+		{"--log-format", "xml"},
+		{"--log-level", "loud"},
+	} {
+		fs, load := newFlags(&env{stderr: io.Discard, getenv: func(string) string { return "" }}, "test")
+		if _, err := parse(fs, load, args); err == nil {
+			t.Errorf("parse(%q) = nil error, want one", args)
+		}
+	}
 	fs, load := newFlags(&env{stderr: io.Discard, getenv: func(string) string { return "" }}, "test")
 	bad := filepath.Join(dir, "bad.conf")
 	os.WriteFile(bad, []byte("DEADBOLT_NOPE=1\n"), 0o600)
