@@ -44,15 +44,29 @@ type Challenge struct {
 // (no 2-step verification) until revoked, and remembered (no second factor)
 // until RememberUntil.
 type Device struct {
-	ID            string
-	AccountID     string
-	UserID        string
-	TokenHash     []byte
-	Name          string // a label from the user agent, for the user's list
-	IP            string
-	RememberUntil time.Time // zero: recognised but not remembered
+	ID        string
+	AccountID string
+	UserID    string
+	TokenHash []byte
+	Name      string // a label from the user agent, for the user's list
+	IP        string
+	// RememberedAt is when the user last proved a second factor on this
+	// device and asked to be remembered; RememberUntil is the deadline then
+	// set. Both zero: recognised but not remembered.
+	RememberedAt  time.Time
+	RememberUntil time.Time
 	CreatedAt     time.Time
 	LastSeenAt    time.Time
+}
+
+// Remembered reports whether the device may skip the second factor at now
+// under the policy's remember duration for the user's role. The policy at
+// sign-in time counts: lowering it (to 0, say) takes effect at once.
+func (d *Device) Remembered(now time.Time, policyDuration time.Duration) bool {
+	if policyDuration <= 0 || d.RememberedAt.IsZero() {
+		return false
+	}
+	return now.Before(d.RememberUntil) && now.Before(d.RememberedAt.Add(policyDuration))
 }
 
 // Passcode is a one-time code sent by SMS or email: for a sign-in, to confirm

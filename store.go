@@ -124,6 +124,42 @@ type SessionStore interface {
 	DeleteSessions(ctx context.Context, accountID, userID, keep string) (int, error)
 }
 
+// ChallengeStore keeps sign-in challenges.
+type ChallengeStore interface {
+	// CreateChallenge fills in the id.
+	CreateChallenge(ctx context.Context, c *Challenge) error
+	// FindChallengeByTokenHash looks a challenge up by the hash of its token,
+	// across accounts. ENotFound.
+	FindChallengeByTokenHash(ctx context.Context, hash []byte) (*Challenge, error)
+	// FailChallenge counts one wrong code and returns the attempts so far.
+	// ENotFound if the challenge is used or already has max attempts: the
+	// count is atomic, so racing wrong codes cannot exceed the limit.
+	FailChallenge(ctx context.Context, accountID, id string, max int) (int, error)
+	// ConsumeChallenge marks the challenge used. ENotFound if it is used,
+	// expired at now, or has max attempts: of racing callers, one wins.
+	ConsumeChallenge(ctx context.Context, accountID, id string, max int, now time.Time) error
+	// DeleteExpiredChallenges removes challenges that expired before now.
+	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
+}
+
+// DeviceStore keeps recognised and remembered devices.
+type DeviceStore interface {
+	// CreateDevice fills in the id.
+	CreateDevice(ctx context.Context, d *Device) error
+	// FindDeviceByTokenHash finds the account's device by its token hash.
+	// ENotFound.
+	FindDeviceByTokenHash(ctx context.Context, accountID string, hash []byte) (*Device, error)
+	// FindDevices lists a user's devices, most recently seen first.
+	FindDevices(ctx context.Context, accountID, userID string) ([]*Device, error)
+	// UpdateDevice stores the device's token hash, remember times, IP and
+	// last-seen time. ENotFound.
+	UpdateDevice(ctx context.Context, d *Device) error
+	// DeleteDevice forgets one of the user's devices. ENotFound.
+	DeleteDevice(ctx context.Context, accountID, userID, id string) error
+	// DeleteDevices forgets all of a user's devices; it returns how many.
+	DeleteDevices(ctx context.Context, accountID, userID string) (int, error)
+}
+
 // AuditLog keeps audit events.
 type AuditLog interface {
 	// RecordEvent stores an event; it fills in the id.
@@ -140,6 +176,8 @@ type Store interface {
 	RecoveryCodeStore
 	CounterStore
 	SessionStore
+	ChallengeStore
+	DeviceStore
 	AuditLog
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

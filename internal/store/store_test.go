@@ -104,6 +104,8 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				factorPhone  = "+12025550199"
 				recovery     = "rc7h2k9m4q"
 				sessionToken = "dbs_SESSIONTOKEN0123456789AB"
+				challenge    = "dbc_CHALLENGETOKEN0123456789"
+				deviceToken  = "dbd_DEVICETOKEN0123456789ABC"
 			)
 			a := &deadbolt.Account{Slug: "acme", Name: "Acme", Policy: deadbolt.DefaultPolicy()}
 			owner := &deadbolt.User{Email: "o@acme.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, Phone: phone}
@@ -125,15 +127,24 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				IdleTimeout: time.Hour, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
+			if err := db.CreateChallenge(ctx, &deadbolt.Challenge{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(challenge),
+				Purpose: deadbolt.ChallengeSecondFactor, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateDevice(ctx, &deadbolt.Device{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(deviceToken)}); err != nil {
+				t.Fatal(err)
+			}
 			// The store gives them back...
 			fs, _ := db.FindFactors(ctx, a.ID, owner.ID)
 			if len(fs) != 2 || string(fs[0].Secret) != totpSecret || fs[1].Phone != factorPhone {
 				t.Fatalf("factors did not round-trip: %+v", fs)
 			}
 			// ...but no raw byte of the database shows them.
-			secrets := []string{totpSecret, phone, factorPhone, recovery, sessionToken,
-				strings.TrimPrefix(phone, "+"), strings.TrimPrefix(sessionToken, "dbs_")}
-			for _, table := range []string{"accounts", "users", "factors", "recovery_codes", "sessions", "counters", "audit_events"} {
+			secrets := []string{totpSecret, phone, factorPhone, recovery, sessionToken, challenge, deviceToken,
+				strings.TrimPrefix(phone, "+"), strings.TrimPrefix(sessionToken, "dbs_"),
+				strings.TrimPrefix(challenge, "dbc_"), strings.TrimPrefix(deviceToken, "dbd_")}
+			for _, table := range []string{"accounts", "users", "factors", "recovery_codes", "sessions", "counters", "audit_events",
+				"challenges", "devices"} {
 				dump := dumpTable(t, db.SQL(), table)
 				for _, s := range secrets {
 					if bytes.Contains(dump, []byte(s)) {

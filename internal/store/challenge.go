@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+)
+
+// CreateChallenge stores a new challenge under its token hash.
+func (s *DB) CreateChallenge(ctx context.Context, c *deadbolt.Challenge) error {
+	n := *c
+	n.ID = newID()
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = s.clock()
+	}
+	n.CreatedAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.ExpiresAt)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.userExists(ctx, tx, n.AccountID, n.UserID); err != nil {
+			return err
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO challenges (account_id, id, user_id, token_hash, purpose, attempts, device_id, ip, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+			n.AccountID, n.ID, n.UserID, n.TokenHash, string(n.Purpose), n.DeviceID, n.IP, micros(n.CreatedAt), micros(n.ExpiresAt))
+		return s.dialect.formatError(err)
+	})
+	if err != nil {
+		return err
+	}
+	n.Attempts = 0
+	*c = n
+	return nil
+}
+
+// FindChallengeByTokenHash finds a challenge by its token hash.
+func (s *DB) FindChallengeByTokenHash(ctx context.Context, hash []byte) (*deadbolt.Challenge, error) {
+	var c deadbolt.Challenge
+	err := s.queryRow(ctx, s.db, `SELECT account_id, id, user_id, token_hash, purpose, attempts, device_id, ip, created_at, expires_at, used_at
+		FROM challenges WHERE token_hash = ?`, hash).Scan(&c.AccountID, &c.ID, &c.UserID, &c.TokenHash, &c.Purpose, &c.Attempts,
+		&c.DeviceID, &c.IP, at(&c.CreatedAt), at(&c.ExpiresAt), at(&c.UsedAt))
+	if err != nil {
+		return nil, notFound(err, deadbolt.ENotFound, "Challenge")
+	}
+	return &c, nil
+}
+
+// FailChallenge counts a wrong code in one conditional statement: however
+// many wrong codes race, the count stops at max.
+func (s *DB) FailChallenge(ctx context.Context, accountID, id string, max int) (int, error) {
+	var n int
+	err := s.queryRow(ctx, s.db, `UPDATE challenges SET attempts = attempts + 1
+		WHERE account_id = ? AND id = ? AND used_at IS NULL AND attempts < ? RETURNING attempts`,
+		accountID, id, max).Scan(&n)
+	if err != nil {
+		return 0, notFound(err, deadbolt.ENotFound, "Challenge")
+	}
+	return n, nil
+}
+
+// ConsumeChallenge marks the challenge used; only one caller can.
+func (s *DB) ConsumeChallenge(ctx context.Context, accountID, id string, max int, now time.Time) error {
+	res, err := s.exec(ctx, s.db, `UPDATE challenges SET used_at = ?
+		WHERE account_id = ? AND id = ? AND used_at IS NULL AND attempts < ? AND expires_at > ?`,
+		micros(now), accountID, id, max, micros(now))
+	if err != nil {
+		return err
+	}
+	return checkOne(res, deadbolt.ENotFound, "Challenge")
+}
+
+// DeleteExpiredChallenges removes old challenges. This is housekeeping
+// across all accounts, run by the service, not on anyone's behalf.
+func (s *DB) DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.exec(ctx, s.db, `DELETE FROM challenges WHERE expires_at < ?`, micros(now))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
