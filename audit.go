@@ -21,6 +21,23 @@ const (
 	AuditUserCreated    = "user.created"
 	AuditUserUpdated    = "user.updated"
 	AuditUserDeleted    = "user.deleted"
+
+	AuditSignInSucceeded    = "signin.succeeded"
+	AuditSignInFailed       = "signin.failed"
+	AuditEnrollmentRequired = "signin.enrollment_required"
+	AuditSignOut            = "signout"
+	AuditStepUp             = "step_up"
+
+	AuditFactorEnrolled       = "factor.enrolled" // pending
+	AuditFactorActivated      = "factor.activated"
+	AuditFactorRemoved        = "factor.removed"
+	AuditFactorDefault        = "factor.default_changed"
+	AuditRecoveryGenerated    = "recovery_codes.generated"
+	AuditRecoveryUsed         = "recovery_code.used"
+	AuditDeviceRevoked        = "device.revoked"
+	AuditSessionRevoked       = "session.revoked"
+	AuditPasswordChanged      = "password.changed"
+	AuditPasswordChangeFailed = "password.change_failed"
 )
 
 // AuditFilter selects audit events. Zero fields select everything.

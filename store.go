@@ -115,6 +115,9 @@ type SessionStore interface {
 	FindSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
 	// FindSessions lists a user's sessions, newest first.
 	FindSessions(ctx context.Context, accountID, userID string) ([]*Session, error)
+	// UpdateSessionAuth records a proof on the session: a second factor or
+	// a password (step-up). Zero times leave the field as it is. ENotFound.
+	UpdateSessionAuth(ctx context.Context, accountID, id string, secondFactorAt, passwordAt time.Time) error
 	// TouchSession records activity. ENotFound.
 	TouchSession(ctx context.Context, accountID, id string, now time.Time) error
 	// DeleteSession ends one of the user's sessions. ENotFound.

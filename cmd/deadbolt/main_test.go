@@ -55,11 +55,7 @@ func postgresEnv(t *testing.T) map[string]string {
 	if _, err := secret.CreateFile(keyFile); err != nil {
 		t.Fatal(err)
 	}
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return map[string]string{"DEADBOLT_DB": url + sep + "search_path=" + schema, "DEADBOLT_KEY_FILE": keyFile,
+	return map[string]string{"DEADBOLT_DB": storetest.WithSearchPath(url, schema), "DEADBOLT_KEY_FILE": keyFile,
 		"DEADBOLT_PASSWORD_HASH": "argon2id:m=64,t=1,p=1"}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/deadbolt/deadbolt/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,7 +36,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(a.db.SQL(), "deadbolt"),
 	)
-	srv := web.NewServer(web.Options{DB: a.db, Logger: log, Registry: reg})
+	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log})
+	srv := web.NewServer(web.Options{DB: a.db, SignIn: svc, Logger: log, Registry: reg})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

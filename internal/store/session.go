@@ -80,6 +80,17 @@ func (s *DB) FindSessions(ctx context.Context, accountID, userID string) ([]*dea
 	return list, rows.Err()
 }
 
+// UpdateSessionAuth records a second factor or password proven on the
+// session; a zero time keeps the stored one.
+func (s *DB) UpdateSessionAuth(ctx context.Context, accountID, id string, secondFactorAt, passwordAt time.Time) error {
+	res, err := s.exec(ctx, s.db, `UPDATE sessions SET second_factor_at = COALESCE(?, second_factor_at), password_at = COALESCE(?, password_at)
+		WHERE account_id = ? AND id = ?`, micros(secondFactorAt), micros(passwordAt), accountID, id)
+	if err != nil {
+		return err
+	}
+	return checkOne(res, deadbolt.ENotFound, "Session")
+}
+
 // TouchSession records activity; it never moves last_seen_at backwards.
 func (s *DB) TouchSession(ctx context.Context, accountID, id string, now time.Time) error {
 	res, err := s.exec(ctx, s.db, `UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END

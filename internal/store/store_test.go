@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,56 +25,9 @@ func mustKeyring(tb testing.TB) *secret.Keyring {
 	return k
 }
 
-// openSQLite opens a migrated SQLite store in a temporary directory.
-func openSQLite(tb testing.TB, keys *secret.Keyring) *store.DB {
-	tb.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "deadbolt.db"), store.Options{Sealer: keys})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
-
-// openPostgres opens a migrated PostgreSQL store in a schema of its own,
-// dropped when the test ends, so tests run in parallel without meeting.
+func openSQLite(tb testing.TB, keys *secret.Keyring) *store.DB { return storetest.OpenSQLite(tb, keys) }
 func openPostgres(tb testing.TB, keys *secret.Keyring) *store.DB {
-	tb.Helper()
-	postgresURL := storetest.PostgresURL(tb)
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", postgresURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "t_" + strings.ToLower(strings.ReplaceAll(secret.NewToken(""), "-", ""))
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		a, err := sql.Open("pgx", postgresURL)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	})
-	sep := "?"
-	if strings.Contains(postgresURL, "?") {
-		sep = "&"
-	}
-	db, err := store.Open(ctx, postgresURL+sep+"search_path="+schema, store.Options{Sealer: keys})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return db
+	return storetest.OpenPostgres(tb, keys)
 }
 
 func TestContractSQLite(t *testing.T) {

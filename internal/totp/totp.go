@@ -50,6 +50,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/binary"
+	"hash"
 	"net/url"
 	"strings"
 	"time"
@@ -110,15 +111,16 @@ func CodeDigits(secret []byte, step int64, digits int) string {
 		panic("totp: digits must be 6, 7 or 8")
 	}
 	var buf [8]byte
-	return string(appendCode(buf[:0], secret, step, digits))
+	return string(appendCode(buf[:0], hmac.New(sha1.New, secret), step, digits))
 }
 
-// appendCode appends the code to dst. Its run time does not depend on the
-// secret or the value of the code.
-func appendCode(dst, secret []byte, step int64, digits int) []byte {
+// appendCode appends to dst the code for step of mac, an HMAC-SHA-1 keyed
+// with the secret, which it resets first. Its run time does not depend on
+// the secret or the value of the code.
+func appendCode(dst []byte, mac hash.Hash, step int64, digits int) []byte {
 	var msg [8]byte
 	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac := hmac.New(sha1.New, secret)
+	mac.Reset()
 	mac.Write(msg[:])
 	var sum [sha1.Size]byte
 	h := mac.Sum(sum[:0])
@@ -170,11 +172,12 @@ func Validate(secret []byte, code string, t time.Time) (step int64, ok bool) {
 	}
 	now := Step(t)
 	var buf [Digits]byte
+	mac := hmac.New(sha1.New, secret)
 	matched := 0
 	var s int64
 	for d := int64(-Skew); d <= Skew; d++ {
 		cand := now + d
-		c := appendCode(buf[:0], secret, cand, Digits)
+		c := appendCode(buf[:0], mac, cand, Digits)
 		eq := subtle.ConstantTimeCompare(c, []byte(code))
 		matched |= eq
 		// s = eq ? cand : s, without a branch on eq.
@@ -244,8 +247,8 @@ func Grouped(secretB32 string) string {
 //	otpauth://totp/Issuer:account?secret=...&issuer=Issuer&algorithm=SHA1&digits=6&period=30
 //
 // Issuer and account are percent-encoded in the label and the query, spaces
-// as %20 (never '+', which some apps show literally) and non-ASCII text as
-// UTF-8. The label uses a colon to separate issuer from account, so a colon
+// as %20 (never '+', which some apps show literally), '+' as %2B and
+// non-ASCII text as UTF-8. The label uses a colon to separate issuer from account, so a colon
 // in issuer is replaced by a space (in both the label and the issuer
 // parameter, so that they agree); a colon in account is kept but
 // percent-encoded, and apps split the label at its first colon. If issuer is
@@ -264,19 +267,18 @@ func URI(issuer, account string, secret []byte) string {
 		q.WriteString(escapeQuery(issuer))
 	}
 	q.WriteString("&algorithm=SHA1&digits=6&period=30")
-	u := url.URL{
-		Scheme:   "otpauth",
-		Host:     "totp",
-		Path:     "/" + label,
-		RawPath:  "/" + label,
-		RawQuery: q.String(),
-	}
-	return u.String()
+	return "otpauth://totp/" + label + "?" + q.String()
 }
 
-// escapePath escapes s for one path segment, colons included.
+// pathFixer escapes the characters url.PathEscape leaves alone that would
+// be misread in a label: the colon that separates issuer from account, and
+// '+', which decoders of the form kind (Java's URLDecoder, say) turn into a
+// space.
+var pathFixer = strings.NewReplacer(":", "%3A", "+", "%2B")
+
+// escapePath escapes s for the label, colons and plus signs included.
 func escapePath(s string) string {
-	return strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
+	return pathFixer.Replace(url.PathEscape(s))
 }
 
 // escapeQuery escapes s for a query value with spaces as %20 rather than

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -25,7 +25,10 @@ type Pinger interface {
 
 // Options configure a Server.
 type Options struct {
-	DB       Pinger
+	DB     Pinger
+	SignIn *signin.Service
+	// Now is the clock for what the handlers show; default time.Now.
+	Now      func() time.Time
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // metrics are registered here and served at /metrics
 }
@@ -33,6 +36,8 @@ type Options struct {
 // Server is the HTTP handler of Deadbolt.
 type Server struct {
 	db       Pinger
+	signin   *signin.Service
+	now      func() time.Time
 	log      *slog.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
@@ -48,7 +53,10 @@ func NewServer(opts Options) *Server {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{db: opts.DB, log: opts.Logger, mux: http.NewServeMux()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{db: opts.DB, signin: opts.SignIn, now: opts.Now, log: opts.Logger, mux: http.NewServeMux()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"route", "status"})
@@ -61,12 +69,33 @@ func NewServer(opts Options) *Server {
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
-	// Every /api/ path not matched by a more specific route is a JSON 404.
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, deadbolt.Errorf(deadbolt.ENotFound, "There is no such API endpoint."))
-	})
-	s.handler = s.recoverer(s.instrument(s.mux))
+	if s.signin != nil {
+		s.routes()
+	}
+	s.handler = s.recoverer(s.instrument(jsonErrors(s.mux)))
 	return s
+}
+
+// routes registers the API.
+func (s *Server) routes() {
+	m := s.mux
+	m.Handle("POST /api/v1/accounts/{account}/signin", s.api(s.handleSignIn))
+	m.Handle("POST /api/v1/signin/verify", s.api(s.handleVerify))
+	m.Handle("POST /api/v1/signout", s.authed(false, s.handleSignOut))
+
+	m.Handle("GET /api/v1/me", s.authed(false, s.handleMe))
+	m.Handle("GET /api/v1/me/factors", s.authed(true, s.handleFactors))
+	m.Handle("POST /api/v1/me/factors", s.authed(true, s.handleEnroll))
+	m.Handle("POST /api/v1/me/factors/{id}/confirm", s.authed(true, s.handleConfirm))
+	m.Handle("POST /api/v1/me/factors/{id}/default", s.authed(false, s.handleDefaultFactor))
+	m.Handle("DELETE /api/v1/me/factors/{id}", s.authed(false, s.handleRemoveFactor))
+	m.Handle("POST /api/v1/me/recovery-codes", s.authed(false, s.handleRecoveryCodes))
+	m.Handle("GET /api/v1/me/devices", s.authed(false, s.handleDevices))
+	m.Handle("DELETE /api/v1/me/devices/{id}", s.authed(false, s.handleRevokeDevice))
+	m.Handle("GET /api/v1/me/sessions", s.authed(false, s.handleSessions))
+	m.Handle("DELETE /api/v1/me/sessions/{id}", s.authed(false, s.handleRevokeSession))
+	m.Handle("POST /api/v1/me/password", s.authed(false, s.handlePassword))
+	m.Handle("POST /api/v1/me/step-up", s.authed(false, s.handleStepUp))
 }
 
 // ServeHTTP implements http.Handler.

@@ -1,0 +1,229 @@
+package signin
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/password"
+)
+
+// noTime leaves a time unchanged in UpdateSessionAuth.
+var noTime time.Time
+
+// Devices lists the user's recognised and remembered devices.
+func (s *Service) Devices(ctx context.Context, p *Principal) ([]*deadbolt.Device, error) {
+	if err := requireSession(p); err != nil {
+		return nil, err
+	}
+	return s.store.FindDevices(ctx, p.Account.ID, p.User.ID)
+}
+
+// RevokeDevice forgets one of the user's devices: it will be asked for a
+// second factor (or 2-step verification) again.
+func (s *Service) RevokeDevice(ctx context.Context, p *Principal, id string) error {
+	if err := requireSession(p); err != nil {
+		return err
+	}
+	if err := s.store.DeleteDevice(ctx, p.Account.ID, p.User.ID, id); err != nil {
+		return err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditDeviceRevoked, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"device_id": id}})
+	return nil
+}
+
+// Sessions lists the user's sessions that are still active.
+func (s *Service) Sessions(ctx context.Context, p *Principal) ([]*deadbolt.Session, error) {
+	if err := requireSession(p); err != nil {
+		return nil, err
+	}
+	all, err := s.store.FindSessions(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var live []*deadbolt.Session
+	for _, x := range all {
+		if x.Active(now) {
+			live = append(live, x)
+		}
+	}
+	return live, nil
+}
+
+// RevokeSession ends one of the user's sessions.
+func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string) error {
+	if err := requireSession(p); err != nil {
+		return err
+	}
+	if err := s.store.DeleteSession(ctx, p.Account.ID, p.User.ID, id); err != nil {
+		return err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSessionRevoked, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"session_id": id}})
+	return nil
+}
+
+// SignOut ends the principal's session.
+func (s *Service) SignOut(ctx context.Context, p *Principal) error {
+	if err := requireSession(p); err != nil {
+		return err
+	}
+	if err := s.store.DeleteSession(ctx, p.Account.ID, p.User.ID, p.Session.ID); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignOut, ActorID: p.User.ID, SubjectID: p.User.ID})
+	return nil
+}
+
+// ChangePassword sets a new password after checking the current one. The
+// user's other sessions end and their remembered devices are forgotten.
+func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, c Client) error {
+	if err := requireSession(p); err != nil {
+		return err
+	}
+	now := s.now()
+	if p.User.AuthSource != deadbolt.AuthPassword {
+		return deadbolt.Errorf(deadbolt.EForbidden, "You sign in through single sign-on: change your password there.")
+	}
+	if current == "" {
+		return deadbolt.Invalid("current_password", "Your current password is required.")
+	}
+	if len(current) > maxPasswordBytes || len(next) > maxPasswordBytes {
+		return deadbolt.Invalid("new_password", "The password is too long.")
+	}
+	key := passwordKey(p.User.Email)
+	if err := s.checkBackoff(ctx, p.Account.ID, key, now, "Password changes are paused for a while."); err != nil {
+		return err
+	}
+	ok, err := s.verifyPassword(ctx, current, p.User.PasswordHash)
+	if err != nil && p.User.PasswordHash != "" {
+		s.log.ErrorContext(ctx, "stored password hash unreadable", "user", p.User.ID, "err", err)
+	}
+	if !ok {
+		if err := s.failPassword(ctx, p.Account.ID, p.User.Email, c.IP, now); err != nil {
+			return err
+		}
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditPasswordChangeFailed, ActorID: p.User.ID,
+			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"cause": "wrong_password"}})
+		return &deadbolt.Error{Code: deadbolt.EInvalidCredentials, Field: "current_password", Message: "Your current password is not right."}
+	}
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	if err := password.CheckWithContext(next, minPasswordLength(p.Account, p.User, hasActive(factors)),
+		p.User.Email, p.User.Name, p.Account.Name, p.Account.Slug); err != nil {
+		return passwordRuleError(err)
+	}
+	if next == current {
+		return deadbolt.Invalid("new_password", "Choose a password different from the current one.")
+	}
+	hash, err := s.hashPassword(ctx, next)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.UpdateUser(ctx, p.Account.ID, p.User.ID, deadbolt.UserUpdate{PasswordHash: &hash}); err != nil {
+		return err
+	}
+	if err := s.store.ResetCounter(ctx, p.Account.ID, key); err != nil {
+		return err
+	}
+	ended, err := s.store.DeleteSessions(ctx, p.Account.ID, p.User.ID, p.Session.ID)
+	if err != nil {
+		return err
+	}
+	forgotten, err := s.store.DeleteDevices(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
+		return err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditPasswordChanged, ActorID: p.User.ID, SubjectID: p.User.ID,
+		IP: c.IP, Details: map[string]string{"sessions_ended": strconv.Itoa(ended), "devices_forgotten": strconv.Itoa(forgotten)}})
+	return nil
+}
+
+// passwordRuleError turns a broken password rule into an invalid_request
+// naming the field, with the rule in words.
+func passwordRuleError(err error) error {
+	if re, ok := err.(*password.RuleError); ok {
+		return &deadbolt.Error{Code: deadbolt.EInvalid, Field: "new_password", Message: "The new " + re.Error() + "."}
+	}
+	return err
+}
+
+// StepUp records a fresh proof on the session: a second-factor code, or,
+// for a user with no second factor, the password.
+func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw string, c Client) error {
+	if err := requireSession(p); err != nil {
+		return err
+	}
+	now := s.now()
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	if !hasActive(factors) {
+		if pw == "" {
+			return deadbolt.Invalid("password", "Confirm with your password.")
+		}
+		if len(pw) > maxPasswordBytes {
+			return deadbolt.Invalid("password", "The password is too long.")
+		}
+		key := passwordKey(p.User.Email)
+		if err := s.checkBackoff(ctx, p.Account.ID, key, now, "Confirming is paused for a while."); err != nil {
+			return err
+		}
+		ok, _ := s.verifyPassword(ctx, pw, p.User.PasswordHash)
+		if !ok {
+			if err := s.failPassword(ctx, p.Account.ID, p.User.Email, c.IP, now); err != nil {
+				return err
+			}
+			s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
+				Details: map[string]string{"step": "step_up", "cause": "wrong_password"}})
+			return errInvalidCredentials
+		}
+		if err := s.store.ResetCounter(ctx, p.Account.ID, key); err != nil {
+			return err
+		}
+		if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
+			return err
+		}
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditStepUp, ActorID: p.User.ID, SubjectID: p.User.ID,
+			IP: c.IP, Details: map[string]string{"method": "password"}})
+		return nil
+	}
+	if method == "" {
+		return deadbolt.Invalid("method", "Confirm with a code from your second factor.")
+	}
+	key := secondFactorKey(p.User.ID)
+	if err := s.checkBackoff(ctx, p.Account.ID, key, now, "Your second factor is protected for a while."); err != nil {
+		return err
+	}
+	pr, cause, err := s.checkCode(ctx, p.Account, p.User, method, code, now)
+	if err != nil {
+		return err
+	}
+	if cause != "" {
+		cnt, err := s.store.HitCounter(ctx, p.Account.ID, key, s.limits.FailureMemory, now)
+		if err != nil {
+			return err
+		}
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
+			Details: map[string]string{"step": "step_up", "method": method, "cause": cause}})
+		return invalidCode(max(0, s.limits.BackoffFrom-cnt.Count))
+	}
+	if err := s.store.ResetCounter(ctx, p.Account.ID, key); err != nil {
+		return err
+	}
+	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, noTime); err != nil {
+		return err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditStepUp, ActorID: p.User.ID, SubjectID: p.User.ID,
+		IP: c.IP, Details: map[string]string{"method": pr.method}})
+	return nil
+}

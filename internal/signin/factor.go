@@ -1,0 +1,321 @@
+package signin
+
+import (
+	"context"
+	"encoding/base64"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/qr"
+	"github.com/deadbolt/deadbolt/internal/totp"
+)
+
+// Factors lists the principal's factors.
+func (s *Service) Factors(ctx context.Context, p *Principal) ([]*deadbolt.Factor, error) {
+	return s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+}
+
+// TwoFactor summarises the principal's 2FA state.
+type TwoFactor struct {
+	Enabled           bool
+	Required          bool
+	Methods           []string
+	DefaultMethod     string
+	RecoveryCodesLeft int
+}
+
+// Summary returns the user's 2FA state.
+func (s *Service) Summary(ctx context.Context, p *Principal) (*TwoFactor, error) {
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	t := &TwoFactor{Required: p.Account.Policy.Requires2FA(p.User.Role) && p.User.AuthSource == deadbolt.AuthPassword,
+		Methods: []string{}}
+	var active []*deadbolt.Factor
+	for _, f := range factors {
+		if f.Status == deadbolt.FactorActive {
+			active = append(active, f)
+		}
+	}
+	if len(active) > 0 {
+		t.Enabled = true
+		t.Methods, t.DefaultMethod = methodsOf(active)
+		if t.RecoveryCodesLeft, err = s.store.CountRecoveryCodes(ctx, p.Account.ID, p.User.ID); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Enrollment is a new pending TOTP factor and what the user needs to add
+// it to their app. The secret is shown this once.
+type Enrollment struct {
+	Factor  *deadbolt.Factor
+	Secret  string // base32, for manual entry
+	URI     string // otpauth://
+	QRPNG   []byte
+	QRValue string // base64 of QRPNG
+}
+
+// qrSize is the QR code's size in pixels: large enough for a phone camera
+// at arm's length, small enough for the page.
+const qrSize = 256
+
+// EnrollTOTP starts setting up an authenticator app. Earlier pending TOTP
+// factors of the user are dropped, so abandoned attempts do not pile up.
+func (s *Service) EnrollTOTP(ctx context.Context, p *Principal) (*Enrollment, error) {
+	if err := s.canEnroll(p, deadbolt.FactorTOTP); err != nil {
+		return nil, err
+	}
+	if err := s.dropPending(ctx, p, deadbolt.FactorTOTP); err != nil {
+		return nil, err
+	}
+	secretBytes := totp.NewSecret()
+	f := &deadbolt.Factor{AccountID: p.Account.ID, UserID: p.User.ID, Kind: deadbolt.FactorTOTP, Secret: secretBytes}
+	if err := s.store.CreateFactor(ctx, f); err != nil {
+		return nil, err
+	}
+	uri := totp.URI(p.Account.Name, p.User.Email, secretBytes)
+	png, err := qr.PNG(uri, qrSize)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorEnrolled, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
+	return &Enrollment{Factor: f, Secret: totp.Base32(secretBytes), URI: uri, QRPNG: png,
+		QRValue: base64.StdEncoding.EncodeToString(png)}, nil
+}
+
+// canEnroll checks that the user may set up a factor of the kind.
+func (s *Service) canEnroll(p *Principal, k deadbolt.FactorKind) error {
+	if p.User.AuthSource != deadbolt.AuthPassword {
+		return deadbolt.Errorf(deadbolt.EForbidden, "You sign in through single sign-on: two-factor authentication is managed there.")
+	}
+	if !p.Account.Policy.Allows(k, p.User.Role) {
+		return deadbolt.Errorf(deadbolt.EMethodNotAllowed, "Your account does not allow this method. Use an authenticator app.")
+	}
+	return nil
+}
+
+func (s *Service) dropPending(ctx context.Context, p *Principal, k deadbolt.FactorKind) error {
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	for _, f := range factors {
+		if f.Kind == k && f.Status == deadbolt.FactorPending {
+			if err := s.store.DeleteFactor(ctx, p.Account.ID, p.User.ID, f.ID); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ownFactor returns the principal's factor with the id; another user's
+// factor is not found, as if it did not exist.
+func (s *Service) ownFactor(ctx context.Context, p *Principal, id string) (*deadbolt.Factor, error) {
+	f, err := s.store.FindFactor(ctx, p.Account.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	if f.UserID != p.User.ID {
+		return nil, deadbolt.Errorf(deadbolt.ENotFound, "Factor not found.")
+	}
+	return f, nil
+}
+
+// Confirmation is the outcome of proving a pending factor.
+type Confirmation struct {
+	Factor *deadbolt.Factor
+	// RecoveryCodes are set when this was the user's first active factor.
+	RecoveryCodes []string
+	// Result is the completed sign-in when the caller was an enrolment
+	// challenge.
+	Result *Result
+}
+
+// ConfirmFactor activates a pending factor with a code from it.
+func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code string, c Client) (*Confirmation, error) {
+	now := s.now()
+	f, err := s.ownFactor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if f.Status != deadbolt.FactorPending {
+		return nil, deadbolt.Errorf(deadbolt.EConflict, "This factor is already active.")
+	}
+	if err := s.checkBackoff(ctx, p.Account.ID, secondFactorKey(p.User.ID), now, "Setting up is paused for a while."); err != nil {
+		return nil, err
+	}
+	ok := false
+	switch f.Kind {
+	case deadbolt.FactorTOTP:
+		c, valid := totp.Normalize(code)
+		if !valid {
+			return nil, deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
+		}
+		var step int64
+		if step, ok = totp.Validate(f.Secret, c, now); ok {
+			// Record the step, so the code that proved the factor cannot
+			// then sign anyone in.
+			if err := s.store.UseTOTPStep(ctx, p.Account.ID, f.ID, step, now); deadbolt.IsCode(err, deadbolt.EConflict) {
+				ok = false
+			} else if err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, deadbolt.Invalid("kind", "This kind of factor cannot be confirmed yet.")
+	}
+	if !ok {
+		cnt, err := s.store.HitCounter(ctx, p.Account.ID, secondFactorKey(p.User.ID), s.limits.FailureMemory, now)
+		if err != nil {
+			return nil, err
+		}
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
+			Details: map[string]string{"step": "confirm_factor", "factor_id": f.ID, "cause": "wrong_code"}})
+		return nil, invalidCode(max(0, s.limits.BackoffFrom-cnt.Count))
+	}
+	first, err := s.store.ActivateFactor(ctx, p.Account.ID, f.ID, now)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, deadbolt.Errorf(deadbolt.EConflict, "This factor is already active.")
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.store.ResetCounter(ctx, p.Account.ID, secondFactorKey(p.User.ID)); err != nil {
+		return nil, err
+	}
+	conf := &Confirmation{}
+	if first {
+		codes, hashes := s.newRecoveryCodes()
+		if err := s.store.ReplaceRecoveryCodes(ctx, p.Account.ID, p.User.ID, hashes, now); err != nil {
+			return nil, err
+		}
+		conf.RecoveryCodes = codes
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditRecoveryGenerated, ActorID: p.User.ID,
+			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"reason": "first_factor"}})
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorActivated, ActorID: p.User.ID,
+		SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
+	if conf.Factor, err = s.store.FindFactor(ctx, p.Account.ID, f.ID); err != nil {
+		return nil, err
+	}
+	if p.Challenge != nil {
+		// The enrolment the policy demanded is done: finish the sign-in.
+		if err := s.store.ConsumeChallenge(ctx, p.Account.ID, p.Challenge.ID, deadbolt.ChallengeMaxAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
+			return nil, errChallengeExpired
+		} else if err != nil {
+			return nil, err
+		}
+		res, err := s.signedIn(ctx, p.Account, p.User, c, now, sessionProof{password: p.Challenge.CreatedAt, secondFactor: now, deviceID: p.Challenge.DeviceID})
+		if err != nil {
+			return nil, err
+		}
+		conf.Result = res
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: p.User.ID,
+			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"method": string(f.Kind), "enrolled": "true"}})
+		return conf, nil
+	}
+	// Proving a factor on a session is a fresh second factor (step-up).
+	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, noTime); err != nil {
+		return nil, err
+	}
+	return conf, nil
+}
+
+// SetDefaultFactor makes one of the user's active factors the default: the
+// next sign-in asks for it first.
+func (s *Service) SetDefaultFactor(ctx context.Context, p *Principal, id string) (*deadbolt.Factor, error) {
+	if err := requireSession(p); err != nil {
+		return nil, err
+	}
+	f, err := s.ownFactor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if f.Status != deadbolt.FactorActive {
+		return nil, deadbolt.Errorf(deadbolt.EConflict, "Confirm this factor before making it the default.")
+	}
+	if err := s.store.SetDefaultFactor(ctx, p.Account.ID, p.User.ID, f.ID); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorDefault, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
+	return s.store.FindFactor(ctx, p.Account.ID, f.ID)
+}
+
+// RemoveFactor removes one of the user's factors (step-up for an active
+// one). The last one cannot go while the policy requires 2FA; with it go
+// the recovery codes. Remembered devices are forgotten: a change of 2FA
+// must be proven afresh everywhere.
+func (s *Service) RemoveFactor(ctx context.Context, p *Principal, id string) error {
+	if err := requireSession(p); err != nil {
+		return err
+	}
+	f, err := s.ownFactor(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if f.Status == deadbolt.FactorPending {
+		return s.store.DeleteFactor(ctx, p.Account.ID, p.User.ID, f.ID)
+	}
+	if err := s.requireStepUp(ctx, p); err != nil {
+		return err
+	}
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	active := 0
+	for _, x := range factors {
+		if x.Status == deadbolt.FactorActive {
+			active++
+		}
+	}
+	if active == 1 {
+		if p.Account.Policy.Requires2FA(p.User.Role) {
+			return deadbolt.Errorf(deadbolt.EConflict, "Your account requires two-factor authentication: add another method before removing this one.")
+		}
+		err = s.store.DeleteFactors(ctx, p.Account.ID, p.User.ID)
+	} else {
+		err = s.store.DeleteFactor(ctx, p.Account.ID, p.User.ID, f.ID)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.DeleteDevices(ctx, p.Account.ID, p.User.ID); err != nil {
+		return err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorRemoved, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID, "last": boolString(active == 1)}})
+	return nil
+}
+
+// RegenerateRecoveryCodes replaces the user's recovery codes (step-up).
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal) ([]string, error) {
+	if err := s.requireStepUp(ctx, p); err != nil {
+		return nil, err
+	}
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !hasActive(factors) {
+		return nil, deadbolt.Errorf(deadbolt.EConflict, "Set up two-factor authentication first: recovery codes stand in for a factor.")
+	}
+	codes, hashes := s.newRecoveryCodes()
+	if err := s.store.ReplaceRecoveryCodes(ctx, p.Account.ID, p.User.ID, hashes, s.now()); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditRecoveryGenerated, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"reason": "regenerated"}})
+	return codes, nil
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}

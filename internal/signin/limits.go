@@ -1,0 +1,58 @@
+package signin
+
+import (
+	"context"
+	"time"
+)
+
+// Counter keys. Password failures are counted by email, not by user, so an
+// unknown email is limited exactly like a known one: the limits themselves
+// must not tell which emails have accounts.
+func passwordKey(email string) string      { return "pw:" + email }
+func secondFactorKey(userID string) string { return "2fa:" + userID }
+func ipKey(ip string) string               { return "pw-ip:" + ip }
+
+// checkBackoff returns rate_limited while the wait after the counter's
+// consecutive failures runs. It is checked before the answer is looked at,
+// so the right answer does not get through a pause either.
+func (s *Service) checkBackoff(ctx context.Context, accountID, key string, now time.Time, what string) error {
+	c, err := s.store.PeekCounter(ctx, accountID, key, now)
+	if err != nil {
+		return err
+	}
+	if w := s.limits.wait(c.Count); w > 0 {
+		if until := c.LastAt.Add(w); now.Before(until) {
+			return rateLimited(until.Sub(now), what)
+		}
+	}
+	return nil
+}
+
+// checkIP limits wrong passwords from one client IP to an account, so one
+// client cannot spray passwords over many emails.
+func (s *Service) checkIP(ctx context.Context, accountID, ip string, now time.Time) error {
+	if ip == "" {
+		return nil
+	}
+	c, err := s.store.PeekCounter(ctx, accountID, ipKey(ip), now)
+	if err != nil {
+		return err
+	}
+	if c.Count >= s.limits.IPFailures {
+		return rateLimited(c.ResetAt.Sub(now), "Too many wrong passwords came from your network.")
+	}
+	return nil
+}
+
+// failPassword counts a wrong password for the email and the client IP.
+func (s *Service) failPassword(ctx context.Context, accountID, email, ip string, now time.Time) error {
+	if _, err := s.store.HitCounter(ctx, accountID, passwordKey(email), s.limits.FailureMemory, now); err != nil {
+		return err
+	}
+	if ip != "" {
+		if _, err := s.store.HitCounter(ctx, accountID, ipKey(ip), s.limits.IPWindow, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

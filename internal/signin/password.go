@@ -1,0 +1,314 @@
+package signin
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/password"
+	"github.com/deadbolt/deadbolt/internal/secret"
+)
+
+// Status is where a sign-in stands after a step.
+type Status string
+
+// Sign-in statuses, as the API names them.
+const (
+	StatusSignedIn           Status = "signed_in"
+	StatusSecondFactor       Status = "second_factor_required"
+	StatusDeviceVerification Status = "device_verification_required"
+	StatusEnrollment         Status = "enrollment_required"
+)
+
+// Method names a way to prove the second step.
+const MethodRecoveryCode = "recovery_code"
+
+// enrollable are the factor kinds users can set up (SMS and email come with
+// their senders).
+var enrollable = []deadbolt.FactorKind{deadbolt.FactorTOTP}
+
+// Result is the outcome of a sign-in step.
+type Result struct {
+	Status  Status
+	Account *deadbolt.Account
+	User    *deadbolt.User
+
+	// With StatusSignedIn.
+	SessionToken string
+	Session      *deadbolt.Session
+	// DeviceToken is set when the device is now recognised or remembered.
+	DeviceToken string
+	// RecoveryCodesLeft is set (≥ 0) after signing in with a recovery code.
+	RecoveryCodesLeft int
+	// AdminRecovery is true after signing in with an admin-generated code.
+	AdminRecovery bool
+
+	// With the other statuses.
+	ChallengeToken string
+	Challenge      *deadbolt.Challenge
+	Methods        []string
+	DefaultMethod  string
+	SentTo         string
+}
+
+// maxPasswordBytes bounds what is hashed for a sign-in attempt.
+const maxPasswordBytes = 4096
+
+// SignIn checks an email and password for the account with the slug and
+// says what comes next. An unknown email, an SSO user, a user without a
+// password and a wrong password all get the same error after the same work.
+func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) (*Result, error) {
+	now := s.now()
+	acc, err := s.store.FindAccountBySlug(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	emailN, err := deadbolt.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if pw == "" {
+		return nil, deadbolt.Invalid("password", "The password is required.")
+	}
+	if len(pw) > maxPasswordBytes {
+		return nil, deadbolt.Invalid("password", "The password is too long.")
+	}
+	if err := s.checkIP(ctx, acc.ID, c.IP, now); err != nil {
+		return nil, err
+	}
+	if err := s.checkBackoff(ctx, acc.ID, passwordKey(emailN), now, "Your account is protected for a while."); err != nil {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
+			Details: map[string]string{"email": emailN, "cause": "rate_limited"}})
+		return nil, err
+	}
+	u, err := s.store.FindUserByEmail(ctx, acc.ID, emailN)
+	if err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, err
+	}
+	var encoded, cause string
+	switch {
+	case u == nil:
+		cause = "unknown_email"
+	case u.AuthSource != deadbolt.AuthPassword:
+		cause = "sso_user"
+	case u.PasswordHash == "":
+		cause = "no_password"
+	default:
+		encoded = u.PasswordHash
+	}
+	ok, err := s.verifyPassword(ctx, pw, encoded)
+	if err != nil && encoded != "" {
+		// A stored hash that cannot be read is a bug or corruption, not the
+		// caller's fault; it still fails closed.
+		s.log.ErrorContext(ctx, "stored password hash unreadable", "account", acc.ID, "user", u.ID, "err", err)
+	}
+	if !ok {
+		if cause == "" {
+			cause = "wrong_password"
+		}
+		if err := s.failPassword(ctx, acc.ID, emailN, c.IP, now); err != nil {
+			return nil, err
+		}
+		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
+			Details: map[string]string{"email": emailN, "cause": cause, "step": "password"}}
+		if u != nil {
+			ev.SubjectID = u.ID
+		}
+		s.audit(ctx, ev)
+		return nil, errInvalidCredentials
+	}
+	if err := s.store.ResetCounter(ctx, acc.ID, passwordKey(emailN)); err != nil {
+		return nil, err
+	}
+	if s.hasher.NeedsRehash(u.PasswordHash) {
+		// The parameters were raised: store a new hash while the password is
+		// at hand. Failing to is no reason to refuse the sign-in.
+		if h, err := s.hashPassword(ctx, pw); err == nil {
+			if _, err := s.store.UpdateUser(ctx, acc.ID, u.ID, deadbolt.UserUpdate{PasswordHash: &h}); err != nil {
+				s.log.WarnContext(ctx, "rehash not stored", "user", u.ID, "err", err)
+			}
+		}
+	}
+	return s.afterPassword(ctx, acc, u, c, now)
+}
+
+// available returns the user's active factors that the policy lets them
+// use now.
+func available(acc *deadbolt.Account, u *deadbolt.User, factors []*deadbolt.Factor) []*deadbolt.Factor {
+	var out []*deadbolt.Factor
+	for _, f := range factors {
+		if f.Status == deadbolt.FactorActive && acc.Policy.Allows(f.Kind, u.Role) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// hasActive reports whether the user has 2FA on at all.
+func hasActive(factors []*deadbolt.Factor) bool {
+	return slices.ContainsFunc(factors, func(f *deadbolt.Factor) bool { return f.Status == deadbolt.FactorActive })
+}
+
+// methodsOf lists the methods of the factors, the default first, then
+// recovery codes (which every user with 2FA may have been handed).
+func methodsOf(factors []*deadbolt.Factor) (methods []string, def string) {
+	for _, f := range factors {
+		if f.Default {
+			def = string(f.Kind)
+		}
+	}
+	if def == "" && len(factors) > 0 {
+		def = string(factors[0].Kind)
+	}
+	if def != "" {
+		methods = append(methods, def)
+	}
+	for _, f := range factors {
+		if !slices.Contains(methods, string(f.Kind)) {
+			methods = append(methods, string(f.Kind))
+		}
+	}
+	return append(methods, MethodRecoveryCode), def
+}
+
+// enrollableKinds lists the kinds the user may set up under the policy.
+func enrollableKinds(acc *deadbolt.Account, u *deadbolt.User) []string {
+	var kinds []string
+	for _, k := range enrollable {
+		if acc.Policy.Allows(k, u.Role) {
+			kinds = append(kinds, string(k))
+		}
+	}
+	return kinds
+}
+
+// afterPassword decides the next step once the password is proven.
+func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time) (*Result, error) {
+	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	device := s.findDevice(ctx, acc, u, c.DeviceToken)
+	usable := available(acc, u, factors)
+	switch {
+	case len(usable) > 0:
+		if device != nil && device.Remembered(now, acc.Policy.RememberDevice(u.Role)) {
+			res, err := s.signedIn(ctx, acc, u, c, now, sessionProof{password: now, deviceID: device.ID})
+			if err != nil {
+				return nil, err
+			}
+			s.seeDevice(ctx, device, c, now)
+			s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
+				IP: c.IP, Details: map[string]string{"method": "remembered_device", "device_id": device.ID}})
+			return res, nil
+		}
+		methods, def := methodsOf(usable)
+		res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeSecondFactor, device, c, now)
+		if err != nil {
+			return nil, err
+		}
+		res.Status, res.Methods, res.DefaultMethod = StatusSecondFactor, methods, def
+		return res, nil
+	case acc.Policy.Requires2FA(u.Role):
+		// Required and none usable: set one up before any session exists.
+		res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeEnrollment, device, c, now)
+		if err != nil {
+			return nil, err
+		}
+		res.Status, res.Methods = StatusEnrollment, enrollableKinds(acc, u)
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditEnrollmentRequired, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
+		return res, nil
+	}
+	proof := sessionProof{password: now}
+	if device != nil {
+		proof.deviceID = device.ID
+		s.seeDevice(ctx, device, c, now)
+	}
+	res, err := s.signedIn(ctx, acc, u, c, now, proof)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
+		IP: c.IP, Details: map[string]string{"method": "password"}})
+	return res, nil
+}
+
+// findDevice returns the user's device named by the token, or nil. A token
+// of another user, or of another account, is ignored like an unknown one.
+func (s *Service) findDevice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, token string) *deadbolt.Device {
+	if !strings.HasPrefix(token, PrefixDevice) || len(token) > 128 {
+		return nil
+	}
+	d, err := s.store.FindDeviceByTokenHash(ctx, acc.ID, s.keys.Hash(token))
+	if err != nil || d.UserID != u.ID {
+		return nil
+	}
+	return d
+}
+
+// seeDevice records that the device was used; a failure only loses the
+// "last seen" time.
+func (s *Service) seeDevice(ctx context.Context, d *deadbolt.Device, c Client, now time.Time) {
+	d.LastSeenAt, d.IP = now, c.IP
+	if err := s.store.UpdateDevice(ctx, d); err != nil {
+		s.log.WarnContext(ctx, "device last-seen not stored", "device", d.ID, "err", err)
+	}
+}
+
+// challenge starts the second step.
+func (s *Service) challenge(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, purpose deadbolt.ChallengePurpose,
+	device *deadbolt.Device, c Client, now time.Time) (*Result, error) {
+	token := secret.NewToken(PrefixChallenge)
+	ch := &deadbolt.Challenge{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Purpose: purpose, IP: c.IP,
+		CreatedAt: now, ExpiresAt: now.Add(deadbolt.ChallengeTTL)}
+	if device != nil {
+		ch.DeviceID = device.ID
+	}
+	if err := s.store.CreateChallenge(ctx, ch); err != nil {
+		return nil, err
+	}
+	return &Result{Account: acc, User: u, ChallengeToken: token, Challenge: ch}, nil
+}
+
+// sessionProof is what was proven before a session is made.
+type sessionProof struct {
+	password, secondFactor time.Time
+	deviceID               string
+}
+
+// signedIn makes a session under the account's policy.
+func (s *Service) signedIn(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time, p sessionProof) (*Result, error) {
+	token := secret.NewToken(PrefixSession)
+	sess := &deadbolt.Session{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token),
+		IdleTimeout: acc.Policy.SessionIdle(), ExpiresAt: now.Add(acc.Policy.SessionMax()),
+		PasswordAt: p.password, SecondFactorAt: p.secondFactor, DeviceID: p.deviceID,
+		IP: c.IP, UserAgent: truncate(c.UserAgent, 256), CreatedAt: now, LastSeenAt: now}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	return &Result{Status: StatusSignedIn, Account: acc, User: u, SessionToken: token, Session: sess, RecoveryCodesLeft: -1}, nil
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !isRuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// minPasswordLength is the shortest password the user may choose: 8 when
+// they use or must use a second factor (NIST SP 800-63B-4), else 15.
+func minPasswordLength(acc *deadbolt.Account, u *deadbolt.User, has2FA bool) int {
+	if has2FA || acc.Policy.Requires2FA(u.Role) {
+		return password.MinLengthWith2FA
+	}
+	return password.MinLength
+}

@@ -1,0 +1,269 @@
+package signin
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/totp"
+)
+
+// proof is what a verified second-factor code was.
+type proof struct {
+	method   string
+	factor   *deadbolt.Factor       // for a factor's code
+	recovery *deadbolt.RecoveryCode // for a recovery code
+}
+
+// checkCode checks a second-factor code of the user. A malformed code is an
+// invalid_request (it is no guess, so it costs no attempt); a wrong,
+// replayed or expired one returns ok false with the cause for the audit log.
+func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, method, code string, now time.Time) (p proof, cause string, err error) {
+	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
+	if err != nil {
+		return p, "", err
+	}
+	usable := available(acc, u, factors)
+	methods, _ := methodsOf(usable)
+	if len(usable) == 0 || !slices.Contains(methods, method) {
+		return p, "", deadbolt.Invalid("method", "Use one of: %s.", strings.Join(methods, ", "))
+	}
+	p.method = method
+	switch method {
+	case MethodRecoveryCode:
+		n, ok := normalizeRecoveryCode(code)
+		if !ok {
+			return p, "", deadbolt.Invalid("code", "A recovery code is 10 letters and digits, such as abcde-fghjk.")
+		}
+		rc, err := s.store.ConsumeRecoveryCode(ctx, acc.ID, u.ID, s.keys.Hash(n), now)
+		if deadbolt.IsCode(err, deadbolt.ENotFound) {
+			return p, "wrong_recovery_code", nil
+		} else if err != nil {
+			return p, "", err
+		}
+		p.recovery = rc
+		return p, "", nil
+	case string(deadbolt.FactorTOTP):
+		c, ok := totp.Normalize(code)
+		if !ok {
+			return p, "", deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
+		}
+		cause = "wrong_code"
+		for _, f := range usable {
+			if f.Kind != deadbolt.FactorTOTP {
+				continue
+			}
+			step, ok := totp.Validate(f.Secret, c, now)
+			if !ok {
+				continue
+			}
+			// The step is recorded in one conditional statement: a code that
+			// was already used, here or in another process, is refused.
+			err := s.store.UseTOTPStep(ctx, acc.ID, f.ID, step, now)
+			if deadbolt.IsCode(err, deadbolt.EConflict) {
+				cause = "replayed_code"
+				continue
+			} else if err != nil {
+				return p, "", err
+			}
+			p.factor = f
+			return p, "", nil
+		}
+		return p, cause, nil
+	}
+	return p, "", deadbolt.Invalid("method", "This method cannot be used here yet.")
+}
+
+// liveChallenge returns the challenge of the token if it can still be
+// answered; any other case is the one challenge_expired error.
+func (s *Service) liveChallenge(ctx context.Context, token string, now time.Time) (*deadbolt.Challenge, error) {
+	if !strings.HasPrefix(token, PrefixChallenge) || len(token) > 128 {
+		return nil, errChallengeExpired
+	}
+	ch, err := s.store.FindChallengeByTokenHash(ctx, s.keys.Hash(token))
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, errChallengeExpired
+	} else if err != nil {
+		return nil, err
+	}
+	if !ch.UsedAt.IsZero() || !now.Before(ch.ExpiresAt) || ch.Attempts >= deadbolt.ChallengeMaxAttempts {
+		return nil, errChallengeExpired
+	}
+	return ch, nil
+}
+
+// Verify answers a second-factor challenge with a code.
+func (s *Service) Verify(ctx context.Context, challengeToken, method, code string, remember bool, c Client) (*Result, error) {
+	now := s.now()
+	ch, err := s.liveChallenge(ctx, challengeToken, now)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Purpose != deadbolt.ChallengeSecondFactor {
+		return nil, deadbolt.Invalid("challenge_token", "This sign-in does not wait for a code: set up a second factor first.")
+	}
+	acc, err := s.store.FindAccountByID(ctx, ch.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.FindUserByID(ctx, acc.ID, ch.UserID)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, errChallengeExpired // the user was removed meanwhile
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.checkBackoff(ctx, acc.ID, secondFactorKey(u.ID), now, "Your second factor is protected for a while."); err != nil {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
+		return nil, err
+	}
+	p, cause, err := s.checkCode(ctx, acc, u, method, code, now)
+	if err != nil {
+		return nil, err
+	}
+	if cause != "" {
+		return nil, s.wrongCode(ctx, acc, u, ch, method, cause, c, now)
+	}
+	// Of racing right answers, one consumes the challenge; the others find
+	// it gone. (A TOTP step or recovery code they used stays used.)
+	if err := s.store.ConsumeChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, errChallengeExpired
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.store.ResetCounter(ctx, acc.ID, secondFactorKey(u.ID)); err != nil {
+		return nil, err
+	}
+	return s.completeSecondFactor(ctx, acc, u, ch, p, remember, c, now)
+}
+
+// wrongCode counts a wrong code against the challenge and the user.
+func (s *Service) wrongCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge, method, cause string, c Client, now time.Time) error {
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+		Details: map[string]string{"step": "second_factor", "method": method, "cause": cause}})
+	if _, err := s.store.HitCounter(ctx, acc.ID, secondFactorKey(u.ID), s.limits.FailureMemory, now); err != nil {
+		return err
+	}
+	n, err := s.store.FailChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return errChallengeExpired // racing wrong codes used the last attempt
+	} else if err != nil {
+		return err
+	}
+	return invalidCode(deadbolt.ChallengeMaxAttempts - n)
+}
+
+// completeSecondFactor makes the session after a proven second factor, and
+// remembers the device if asked and allowed.
+func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge,
+	p proof, remember bool, c Client, now time.Time) (*Result, error) {
+	var deviceToken string
+	var deviceID string
+	if days := acc.Policy.RememberDevice(u.Role); remember && days > 0 {
+		d, token, err := s.rememberDevice(ctx, acc, u, ch.DeviceID, c, now, now.Add(days))
+		if err != nil {
+			return nil, err
+		}
+		deviceToken, deviceID = token, d.ID
+	} else if ch.DeviceID != "" {
+		deviceID = ch.DeviceID
+	}
+	res, err := s.signedIn(ctx, acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, deviceID: deviceID})
+	if err != nil {
+		return nil, err
+	}
+	res.DeviceToken = deviceToken
+	details := map[string]string{"method": p.method}
+	if p.factor != nil {
+		details["factor_id"] = p.factor.ID
+	}
+	if p.recovery != nil {
+		left, err := s.store.CountRecoveryCodes(ctx, acc.ID, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		res.RecoveryCodesLeft = left
+		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditRecoveryUsed, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"codes_left": strconv.Itoa(left)}}
+		if p.recovery.Admin() {
+			// An admin handed this code to a locked-out user: whoever else is
+			// signed in as them is no longer welcome.
+			res.AdminRecovery = true
+			details["admin_recovery"] = "true"
+			ev.Details["generated_by"] = p.recovery.CreatedBy
+			n, err := s.store.DeleteSessions(ctx, acc.ID, u.ID, res.Session.ID)
+			if err != nil {
+				return nil, err
+			}
+			ev.Details["sessions_ended"] = strconv.Itoa(n)
+		}
+		s.audit(ctx, ev)
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
+		IP: c.IP, Details: details})
+	return res, nil
+}
+
+// rememberDevice issues a new device token: for the device the sign-in came
+// from if it was recognised, else for a new device. The old token of a
+// recognised device stops working.
+func (s *Service) rememberDevice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, deviceID string, c Client,
+	now, until time.Time) (*deadbolt.Device, string, error) {
+	token := secret.NewToken(PrefixDevice)
+	if deviceID != "" {
+		devices, err := s.store.FindDevices(ctx, acc.ID, u.ID)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, d := range devices {
+			if d.ID == deviceID {
+				d.TokenHash, d.RememberedAt, d.RememberUntil, d.LastSeenAt, d.IP = s.keys.Hash(token), now, until, now, c.IP
+				if err := s.store.UpdateDevice(ctx, d); err != nil {
+					return nil, "", err
+				}
+				return d, token, nil
+			}
+		}
+	}
+	d := &deadbolt.Device{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Name: deviceName(c.UserAgent), IP: c.IP,
+		RememberedAt: now, RememberUntil: until, CreatedAt: now, LastSeenAt: now}
+	if err := s.store.CreateDevice(ctx, d); err != nil {
+		return nil, "", err
+	}
+	return d, token, nil
+}
+
+// deviceName makes a short label from a user agent for the device list.
+func deviceName(ua string) string {
+	browser := ""
+	for _, b := range []string{"Edg/", "OPR/", "Firefox/", "Chrome/", "Safari/", "curl/"} {
+		if strings.Contains(ua, b) {
+			browser = map[string]string{"Edg/": "Edge", "OPR/": "Opera", "Firefox/": "Firefox", "Chrome/": "Chrome",
+				"Safari/": "Safari", "curl/": "curl"}[b]
+			break
+		}
+	}
+	osName := ""
+	for _, o := range []struct{ sub, name string }{{"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iPhone"},
+		{"iPad", "iPad"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"}} {
+		if strings.Contains(ua, o.sub) {
+			osName = o.name
+			break
+		}
+	}
+	switch {
+	case browser != "" && osName != "":
+		return browser + " on " + osName
+	case browser != "":
+		return browser
+	case osName != "":
+		return osName
+	case ua != "":
+		return truncate(ua, 64)
+	}
+	return "Unknown device"
+}
