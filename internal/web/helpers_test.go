@@ -1,0 +1,284 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/password"
+	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/signin"
+	"github.com/deadbolt/deadbolt/internal/store"
+	"github.com/deadbolt/deadbolt/internal/store/storetest"
+	"github.com/deadbolt/deadbolt/internal/web"
+)
+
+// clock is the injected time of a test: it moves only when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a running service over a real store: an httptest server around
+// the real handler, a real database, a fixed clock.
+type env struct {
+	t      *testing.T
+	url    string
+	db     *store.DB
+	keys   *secret.Keyring
+	hasher *password.Hasher
+	clock  *clock
+	acc    *deadbolt.Account
+	owner  *deadbolt.User
+}
+
+const ownerPassword = "a very long owner passphrase"
+
+// eachDB runs the test on SQLite and on PostgreSQL.
+func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, db := range storetest.Databases {
+		t.Run(db.Name, func(t *testing.T) {
+			t.Parallel()
+			keys, err := secret.Generate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn(t, newEnv(t, db.Open(t, keys), keys))
+		})
+	}
+}
+
+func newEnv(t *testing.T, db *store.DB, keys *secret.Keyring) *env {
+	t.Helper()
+	// Small Argon2id parameters: the tests are about the flow, not the hash.
+	hasher := password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1})
+	// A fixed instant in the middle of a TOTP step.
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 10, 0, time.UTC)}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := signin.New(signin.Options{Store: db, Keys: keys, Hasher: hasher, Now: clk.Now, Logger: quiet})
+	srv := httptest.NewServer(web.NewServer(web.Options{DB: db, SignIn: svc, Now: clk.Now, Logger: quiet}))
+	t.Cleanup(srv.Close)
+	e := &env{t: t, url: srv.URL, db: db, keys: keys, hasher: hasher, clock: clk}
+	h, _ := hasher.Hash(ownerPassword)
+	e.acc = &deadbolt.Account{Slug: "acme", Name: "Acme Support", Policy: deadbolt.DefaultPolicy()}
+	e.owner = &deadbolt.User{Email: "owner@acme.example", Name: "Olive Owner", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, PasswordHash: h}
+	if err := db.CreateAccount(context.Background(), e.acc, e.owner); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// user creates a user of the account with the password.
+func (e *env) user(email string, role deadbolt.Role, pw string) *deadbolt.User {
+	e.t.Helper()
+	u := &deadbolt.User{AccountID: e.acc.ID, Email: email, Name: "User " + email, Role: role, AuthSource: deadbolt.AuthPassword}
+	if pw != "" {
+		u.PasswordHash, _ = e.hasher.Hash(pw)
+	}
+	if err := e.db.CreateUser(context.Background(), u); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// setPolicy changes the account's policy.
+func (e *env) setPolicy(edit func(p *deadbolt.Policy)) {
+	e.t.Helper()
+	p := e.acc.Policy
+	p.RememberDeviceDays = map[deadbolt.Role]int{}
+	for k, v := range e.acc.Policy.RememberDeviceDays {
+		p.RememberDeviceDays[k] = v
+	}
+	edit(&p)
+	if err := p.Validate(); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.UpdatePolicy(context.Background(), e.acc.ID, p); err != nil {
+		e.t.Fatal(err)
+	}
+	e.acc.Policy = p
+}
+
+// response is a decoded answer.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (r response) str(key string) string {
+	s, _ := r.body[key].(string)
+	return s
+}
+
+func (r response) errCode() string {
+	if e, ok := r.body["error"].(map[string]any); ok {
+		s, _ := e["code"].(string)
+		return s
+	}
+	return ""
+}
+
+func (r response) errField(key string) any {
+	if e, ok := r.body["error"].(map[string]any); ok {
+		return e[key]
+	}
+	return nil
+}
+
+// req sends a request; body is marshalled as JSON unless it is a string.
+func (e *env) req(method, path, token string, body any, headers ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		if s, ok := body.(string); ok {
+			rd = strings.NewReader(s)
+		} else {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			e.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)
+		}
+	}
+	return out
+}
+
+// want fails the test unless the response has the status (and error code).
+func want(t *testing.T, what string, r response, status int, code string) {
+	t.Helper()
+	if r.status != status || r.errCode() != code {
+		t.Fatalf("%s = %d %s, want %d %q", what, r.status, r.raw, status, code)
+	}
+}
+
+func (e *env) signIn(email, pw string, headers ...string) response {
+	e.t.Helper()
+	return e.req("POST", "/api/v1/accounts/acme/signin", "", map[string]string{"email": email, "password": pw}, headers...)
+}
+
+func (e *env) verify(challenge, method, code string, remember bool) response {
+	e.t.Helper()
+	return e.req("POST", "/api/v1/signin/verify", "", map[string]any{"challenge_token": challenge, "method": method,
+		"code": code, "remember_device": remember})
+}
+
+// session signs a user without 2FA in and returns the session token.
+func (e *env) session(email, pw string) string {
+	e.t.Helper()
+	r := e.signIn(email, pw)
+	if r.status != 200 || r.str("status") != "signed_in" {
+		e.t.Fatalf("sign in %s = %d %s, want signed_in", email, r.status, r.raw)
+	}
+	return r.str("session_token")
+}
+
+// oathtool returns the TOTP code of the base32 secret at the time, as the
+// independent client Debian ships computes it.
+func oathtool(t *testing.T, secretB32 string, at time.Time) string {
+	t.Helper()
+	if _, err := exec.LookPath("oathtool"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("oathtool is not installed (apt-get install oathtool)")
+		}
+		t.Skip("oathtool is not installed")
+	}
+	out, err := exec.Command("oathtool", "--totp", "-b", "--now", at.UTC().Format("2006-01-02 15:04:05 UTC"), secretB32).Output()
+	if err != nil {
+		t.Fatalf("oathtool: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// enrolTOTP sets up an authenticator app for the bearer (session or
+// enrolment challenge) and returns the secret and the confirmation answer.
+func (e *env) enrolTOTP(token string) (secretB32 string, confirm response) {
+	e.t.Helper()
+	r := e.req("POST", "/api/v1/me/factors", token, map[string]string{"kind": "totp"})
+	if r.status != 201 {
+		e.t.Fatalf("enrol totp = %d %s", r.status, r.raw)
+	}
+	secretB32 = r.str("secret")
+	factor := r.body["factor"].(map[string]any)
+	code := oathtool(e.t, secretB32, e.clock.Now())
+	confirm = e.req("POST", "/api/v1/me/factors/"+factor["id"].(string)+"/confirm", token, map[string]string{"code": code})
+	if confirm.status != 200 {
+		e.t.Fatalf("confirm totp = %d %s", confirm.status, confirm.raw)
+	}
+	return secretB32, confirm
+}
+
+// withTOTP makes a user with an authenticator app and returns the secret
+// and the recovery codes. The clock moves on a step, so the confirmation
+// code is not the current one.
+func (e *env) withTOTP(email, pw string) (string, []string) {
+	e.t.Helper()
+	e.user(email, deadbolt.RoleAgent, pw)
+	tok := e.session(email, pw)
+	secretB32, conf := e.enrolTOTP(tok)
+	var codes []string
+	for _, c := range conf.body["recovery_codes"].([]any) {
+		codes = append(codes, c.(string))
+	}
+	if r := e.req("POST", "/api/v1/signout", tok, nil); r.status != 204 {
+		e.t.Fatalf("sign out = %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(30 * time.Second)
+	return secretB32, codes
+}
+
+// challenge signs in with a password and expects a second-factor challenge.
+func (e *env) challenge(email, pw string, headers ...string) string {
+	e.t.Helper()
+	r := e.signIn(email, pw, headers...)
+	if r.status != 200 || r.str("status") != "second_factor_required" {
+		e.t.Fatalf("sign in %s = %d %s, want second_factor_required", email, r.status, r.raw)
+	}
+	return r.str("challenge_token")
+}
