@@ -175,6 +175,27 @@ func (e *env) req(method, path, token string, body any, headers ...string) respo
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return e.do(req)
+}
+
+// reqHeaders sends a raw body (maybe empty) with exactly the headers given.
+func (e *env) reqHeaders(method, path, token, body string, headers ...string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) response {
+	e.t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -184,7 +205,7 @@ func (e *env) req(method, path, token string, body any, headers ...string) respo
 	out := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
 	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, &out.body); err != nil {
-			e.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)
+			e.t.Fatalf("%s %s: body is not JSON: %q", req.Method, req.URL.Path, raw)
 		}
 	}
 	return out
