@@ -122,6 +122,9 @@ type SessionStore interface {
 	TouchSession(ctx context.Context, accountID, id string, now time.Time) error
 	// DeleteSession ends one of the user's sessions. ENotFound.
 	DeleteSession(ctx context.Context, accountID, userID, id string) error
+	// DeleteExpiredSessions removes sessions past their lifetime or idle
+	// timeout at now, in all accounts (housekeeping); it returns how many.
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 	// DeleteSessions ends all of a user's sessions but keep (may be empty)
 	// and returns how many ended.
 	DeleteSessions(ctx context.Context, accountID, userID, keep string) (int, error)

@@ -14,6 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// housekeepEvery is how often expired challenges and sessions are removed.
+const housekeepEvery = 10 * time.Minute
+
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
 const shutdownGrace = 15 * time.Second
 
@@ -56,6 +59,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		"database", a.db.Dialect(), "version", buildVersion())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		t := time.NewTicker(housekeepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				svc.Housekeep(ctx)
+			}
+		}
+	}()
 
 	select {
 	case err := <-errc:

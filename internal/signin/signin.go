@@ -212,3 +212,20 @@ func humanDuration(d time.Duration) string {
 	}
 	return strconv.Itoa(int((d+time.Minute-1)/time.Minute)) + " minutes"
 }
+
+// Housekeep removes expired challenges and sessions. The service calls it
+// now and then; nothing depends on it for security (expiry is checked on
+// every use), it only keeps the tables small.
+func (s *Service) Housekeep(ctx context.Context) {
+	now := s.now()
+	if n, err := s.store.DeleteExpiredChallenges(ctx, now.Add(-time.Hour)); err != nil {
+		s.log.WarnContext(ctx, "housekeeping: challenges", "err", err)
+	} else if n > 0 {
+		s.log.DebugContext(ctx, "housekeeping: expired challenges removed", "count", n)
+	}
+	if n, err := s.store.DeleteExpiredSessions(ctx, now); err != nil {
+		s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)
+	} else if n > 0 {
+		s.log.DebugContext(ctx, "housekeeping: expired sessions removed", "count", n)
+	}
+}

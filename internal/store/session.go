@@ -119,3 +119,15 @@ func (s *DB) DeleteSessions(ctx context.Context, accountID, userID, keep string)
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// DeleteExpiredSessions removes ended sessions: housekeeping across all
+// accounts, run by the service.
+func (s *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.exec(ctx, s.db, `DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at + idle_seconds * 1000000 <= ?`,
+		micros(now), micros(now))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -572,6 +572,14 @@ func testSessions(t *testing.T, s Store) {
 		t.Fatalf("DeleteSession = %v", err)
 	}
 	wantCode(t, "DeleteSession(again)", s.DeleteSession(ctx, a.ID, u.ID, s2.ID), deadbolt.ENotFound)
+	// s1 was last seen at +20 min with a 30-minute idle timeout; s3 at +2.
+	if n, err := s.DeleteExpiredSessions(ctx, base.Add(40*time.Minute)); err != nil || n != 1 {
+		t.Errorf("DeleteExpiredSessions(+40 min) = %d, %v; want 1 (s3 idle)", n, err)
+	}
+	if _, err := s.FindSessionByTokenHash(ctx, []byte("hash-1")); err != nil {
+		t.Errorf("s1 removed by DeleteExpiredSessions: %v", err)
+	}
+	s3 = mk("hash-3b", base.Add(2*time.Minute))
 	n, err := s.DeleteSessions(ctx, a.ID, u.ID, s3.ID)
 	if err != nil || n != 1 {
 		t.Errorf("DeleteSessions(keep s3) = %d, %v; want 1", n, err)
