@@ -95,7 +95,8 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return deadbolt.Invalid("new_password", "The password is too long.")
 	}
 	key := passwordKey(p.User.Email)
-	if err := s.checkBackoff(ctx, p.Account.ID, key, now, "Password changes are paused for a while."); err != nil {
+	failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Password changes are paused for a while.")
+	if err != nil {
 		return err
 	}
 	ok, err := s.verifyPassword(ctx, current, p.User.PasswordHash)
@@ -128,7 +129,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if _, err := s.store.UpdateUser(ctx, p.Account.ID, p.User.ID, deadbolt.UserUpdate{PasswordHash: &hash}); err != nil {
 		return err
 	}
-	if err := s.store.ResetCounter(ctx, p.Account.ID, key); err != nil {
+	if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
 		return err
 	}
 	ended, err := s.store.DeleteSessions(ctx, p.Account.ID, p.User.ID, p.Session.ID)
@@ -175,7 +176,8 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 			return deadbolt.Invalid("password", "The password is too long.")
 		}
 		key := passwordKey(p.User.Email)
-		if err := s.checkBackoff(ctx, p.Account.ID, key, now, "Confirming is paused for a while."); err != nil {
+		failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Confirming is paused for a while.")
+		if err != nil {
 			return err
 		}
 		ok, _ := s.verifyPassword(ctx, pw, p.User.PasswordHash)
@@ -187,7 +189,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 				Details: map[string]string{"step": "step_up", "cause": "wrong_password"}})
 			return errInvalidCredentials
 		}
-		if err := s.store.ResetCounter(ctx, p.Account.ID, key); err != nil {
+		if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
 			return err
 		}
 		if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
@@ -201,7 +203,8 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 		return deadbolt.Invalid("method", "Confirm with a code from your second factor.")
 	}
 	key := secondFactorKey(p.User.ID)
-	if err := s.checkBackoff(ctx, p.Account.ID, key, now, "Your second factor is protected for a while."); err != nil {
+	failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Your second factor is protected for a while.")
+	if err != nil {
 		return err
 	}
 	pr, cause, err := s.checkCode(ctx, p.Account, p.User, method, code, now)
@@ -217,7 +220,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 			Details: map[string]string{"step": "step_up", "method": method, "cause": cause}})
 		return invalidCode(max(0, s.limits.BackoffFrom-cnt.Count))
 	}
-	if err := s.store.ResetCounter(ctx, p.Account.ID, key); err != nil {
+	if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
 		return err
 	}
 	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, noTime); err != nil {

@@ -145,7 +145,8 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 	if f.Status != deadbolt.FactorPending {
 		return nil, deadbolt.Errorf(deadbolt.EConflict, "This factor is already active.")
 	}
-	if err := s.checkBackoff(ctx, p.Account.ID, secondFactorKey(p.User.ID), now, "Setting up is paused for a while."); err != nil {
+	failures, err := s.checkBackoff(ctx, p.Account.ID, secondFactorKey(p.User.ID), now, "Setting up is paused for a while.")
+	if err != nil {
 		return nil, err
 	}
 	ok := false
@@ -183,7 +184,7 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.store.ResetCounter(ctx, p.Account.ID, secondFactorKey(p.User.ID)); err != nil {
+	if err := s.resetIf(ctx, p.Account.ID, secondFactorKey(p.User.ID), failures); err != nil {
 		return nil, err
 	}
 	conf := &Confirmation{}

@@ -15,17 +15,26 @@ func ipKey(ip string) string               { return "pw-ip:" + ip }
 // checkBackoff returns rate_limited while the wait after the counter's
 // consecutive failures runs. It is checked before the answer is looked at,
 // so the right answer does not get through a pause either.
-func (s *Service) checkBackoff(ctx context.Context, accountID, key string, now time.Time, what string) error {
+// It returns the count, so that callers reset only a counter that exists.
+func (s *Service) checkBackoff(ctx context.Context, accountID, key string, now time.Time, what string) (int, error) {
 	c, err := s.store.PeekCounter(ctx, accountID, key, now)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if w := s.limits.wait(c.Count); w > 0 {
 		if until := c.LastAt.Add(w); now.Before(until) {
-			return rateLimited(until.Sub(now), what)
+			return c.Count, rateLimited(until.Sub(now), what)
 		}
 	}
-	return nil
+	return c.Count, nil
+}
+
+// resetIf removes a counter that had counted something.
+func (s *Service) resetIf(ctx context.Context, accountID, key string, count int) error {
+	if count == 0 {
+		return nil
+	}
+	return s.store.ResetCounter(ctx, accountID, key)
 }
 
 // checkIP limits wrong passwords from one client IP to an account, so one

@@ -78,7 +78,8 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 	if err := s.checkIP(ctx, acc.ID, c.IP, now); err != nil {
 		return nil, err
 	}
-	if err := s.checkBackoff(ctx, acc.ID, passwordKey(emailN), now, "Your account is protected for a while."); err != nil {
+	failures, err := s.checkBackoff(ctx, acc.ID, passwordKey(emailN), now, "Your account is protected for a while.")
+	if err != nil {
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
 			Details: map[string]string{"email": emailN, "cause": "rate_limited"}})
 		return nil, err
@@ -119,7 +120,7 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		s.audit(ctx, ev)
 		return nil, errInvalidCredentials
 	}
-	if err := s.store.ResetCounter(ctx, acc.ID, passwordKey(emailN)); err != nil {
+	if err := s.resetIf(ctx, acc.ID, passwordKey(emailN), failures); err != nil {
 		return nil, err
 	}
 	if s.hasher.NeedsRehash(u.PasswordHash) {

@@ -116,7 +116,8 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.checkBackoff(ctx, acc.ID, secondFactorKey(u.ID), now, "Your second factor is protected for a while."); err != nil {
+	failures, err := s.checkBackoff(ctx, acc.ID, secondFactorKey(u.ID), now, "Your second factor is protected for a while.")
+	if err != nil {
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
 			Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
 		return nil, err
@@ -135,7 +136,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.store.ResetCounter(ctx, acc.ID, secondFactorKey(u.ID)); err != nil {
+	if err := s.resetIf(ctx, acc.ID, secondFactorKey(u.ID), failures); err != nil {
 		return nil, err
 	}
 	return s.completeSecondFactor(ctx, acc, u, ch, p, remember, c, now)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -16,16 +15,14 @@ func (s *DB) CreateChallenge(ctx context.Context, c *deadbolt.Challenge) error {
 		n.CreatedAt = s.clock()
 	}
 	n.CreatedAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.ExpiresAt)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.userExists(ctx, tx, n.AccountID, n.UserID); err != nil {
-			return err
-		}
-		_, err := s.exec(ctx, tx, `INSERT INTO challenges (account_id, id, user_id, token_hash, purpose, attempts, device_id, ip, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
-			n.AccountID, n.ID, n.UserID, n.TokenHash, string(n.Purpose), n.DeviceID, n.IP, micros(n.CreatedAt), micros(n.ExpiresAt))
-		return s.dialect.formatError(err)
-	})
+	res, err := s.exec(ctx, s.db, `INSERT INTO challenges (account_id, id, user_id, token_hash, purpose, attempts, device_id, ip, created_at, expires_at)
+		SELECT ?, ?, ?, ?, ?, 0, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+		n.AccountID, n.ID, n.UserID, n.TokenHash, string(n.Purpose), n.DeviceID, n.IP, micros(n.CreatedAt), micros(n.ExpiresAt),
+		n.AccountID, n.UserID)
 	if err != nil {
+		return s.dialect.formatError(err)
+	}
+	if err := checkOne(res, deadbolt.ENotFound, "User"); err != nil {
 		return err
 	}
 	n.Attempts = 0

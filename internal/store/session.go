@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -21,18 +20,18 @@ func (s *DB) CreateSession(ctx context.Context, ss *deadbolt.Session) error {
 		n.LastSeenAt = n.CreatedAt
 	}
 	n.LastSeenAt = normTime(n.LastSeenAt)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.userExists(ctx, tx, n.AccountID, n.UserID); err != nil {
-			return err
-		}
-		_, err := s.exec(ctx, tx, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
+	// One statement, so it can stay prepared: the row goes in only if the
+	// user is in the account.
+	res, err := s.exec(ctx, s.db, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
 			second_factor_at, password_at, device_id, ip, user_agent, created_at, last_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
-			micros(n.SecondFactorAt), micros(n.PasswordAt), n.DeviceID, n.IP, n.UserAgent, micros(n.CreatedAt), micros(n.LastSeenAt))
-		return s.dialect.formatError(err)
-	})
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+		n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
+		micros(n.SecondFactorAt), micros(n.PasswordAt), n.DeviceID, n.IP, n.UserAgent, micros(n.CreatedAt), micros(n.LastSeenAt),
+		n.AccountID, n.UserID)
 	if err != nil {
+		return s.dialect.formatError(err)
+	}
+	if err := checkOne(res, deadbolt.ENotFound, "User"); err != nil {
 		return err
 	}
 	*ss = n
