@@ -48,12 +48,12 @@ func TestRecoveryCodeFormat(t *testing.T) {
 		{"abcde-fghjk", "abcdefghjk", true},
 		{"ABCDE FGHJK", "abcdefghjk", true},
 		{" abcdefghjk\t", "abcdefghjk", true},
-		{"abcde-fghj", "", false},     // too short
-		{"abcde-fghjkm", "", false},   // too long
-		{"abcde-fghj0", "", false},    // 0 is not in the alphabet
-		{"abcde-fghjl", "", false},    // nor l
-		{"abcde-fghjé", "", false},    // nor anything outside ASCII
-		{"ａｂｃｄｅ-fghjk", "", false}, // fullwidth
+		{"abcde-fghj", "", false},   // too short
+		{"abcde-fghjkm", "", false}, // too long
+		{"abcde-fghj0", "", false},  // 0 is not in the alphabet
+		{"abcde-fghjl", "", false},  // nor l
+		{"abcde-fghjé", "", false},  // nor anything outside ASCII
+		{"ａｂｃｄｅ-fghjk", "", false},  // fullwidth
 		{strings.Repeat("a", 100), "", false},
 		{"", "", false},
 	}
