@@ -77,7 +77,7 @@ type Passcode struct {
 	UserID      string
 	ChallengeID string // empty when confirming a factor
 	FactorID    string // empty for 2-step verification
-	Channel     FactorKind
+	Channel     Channel
 	CodeHash    []byte
 	CreatedAt   time.Time
 	ExpiresAt   time.Time

@@ -50,6 +50,8 @@ type Message struct {
 	NextAttemptAt time.Time
 	CreatedAt     time.Time
 	SentAt        time.Time
+	// LeaseToken identifies the worker's claim on the message.
+	LeaseToken string
 }
 
 // Sender delivers messages of one channel. An error that has a method

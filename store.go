@@ -166,6 +166,48 @@ type DeviceStore interface {
 	DeleteDevices(ctx context.Context, accountID, userID string) (int, error)
 }
 
+// PasscodeStore keeps passcodes sent by SMS or email.
+type PasscodeStore interface {
+	// CreatePasscode stores the passcode and the message that carries it in
+	// one transaction, so that no code exists without its message and no
+	// message without its code. The earlier unused passcodes of the same
+	// challenge (or factor) and channel die with it: a new code kills the
+	// previous one. It fills in the ids. ENotFound if the user is gone.
+	CreatePasscode(ctx context.Context, p *Passcode, m *Message) error
+	// LatestPasscode returns the newest passcode of the challenge, or of the
+	// factor when challengeID is empty, on the channel, used or not.
+	// ENotFound if there is none.
+	LatestPasscode(ctx context.Context, accountID, challengeID, factorID string, ch Channel) (*Passcode, error)
+	// UsePasscode marks an unused passcode that is live at now used.
+	// ENotFound otherwise: of racing callers, one wins.
+	UsePasscode(ctx context.Context, accountID, id string, now time.Time) error
+}
+
+// MessageStats describe the outbox.
+type MessageStats struct {
+	Queued       int
+	OldestQueued time.Time // zero when nothing is queued
+	Failed       int       // messages that failed for good, in the window asked
+}
+
+// MessageStore is the outbox of messages to deliver, shared by every
+// process: each message is leased by one worker at a time.
+type MessageStore interface {
+	// ClaimMessages leases up to n messages that are due at now to the
+	// caller for the lease duration and returns them, opened. Messages past
+	// their expiry are marked expired instead. A leased message is not
+	// handed to anyone else until the lease ends.
+	ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, n int) ([]*Message, error)
+	// MarkMessageSent records a delivery and drops the content. ENotFound
+	// if the caller's lease was lost.
+	MarkMessageSent(ctx context.Context, m *Message, now time.Time) error
+	// RetryMessage records a failed attempt: the message is due again at
+	// next, or, with final, failed for good. ENotFound if the lease was lost.
+	RetryMessage(ctx context.Context, m *Message, errText string, next time.Time, final bool) error
+	// MessageStats counts the queue and the messages failed since since.
+	MessageStats(ctx context.Context, since time.Time) (MessageStats, error)
+}
+
 // AuditLog keeps audit events.
 type AuditLog interface {
 	// RecordEvent stores an event; it fills in the id.
@@ -184,6 +226,8 @@ type Store interface {
 	SessionStore
 	ChallengeStore
 	DeviceStore
+	PasscodeStore
+	MessageStore
 	AuditLog
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -58,6 +58,8 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				sessionToken = "dbs_SESSIONTOKEN0123456789AB"
 				challenge    = "dbc_CHALLENGETOKEN0123456789"
 				deviceToken  = "dbd_DEVICETOKEN0123456789ABC"
+				passcode     = "493817"
+				messageTo    = "+447700900123"
 			)
 			a := &deadbolt.Account{Slug: "acme", Name: "Acme", Policy: deadbolt.DefaultPolicy()}
 			owner := &deadbolt.User{Email: "o@acme.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, Phone: phone}
@@ -86,6 +88,11 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			if err := db.CreateDevice(ctx, &deadbolt.Device{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(deviceToken)}); err != nil {
 				t.Fatal(err)
 			}
+			if err := db.CreatePasscode(ctx, &deadbolt.Passcode{AccountID: a.ID, UserID: owner.ID, Channel: deadbolt.ChannelSMS,
+				CodeHash: keys.Hash(passcode), ExpiresAt: time.Now().Add(time.Minute)},
+				&deadbolt.Message{Channel: deadbolt.ChannelSMS, To: messageTo, Text: "Your code is " + passcode}); err != nil {
+				t.Fatal(err)
+			}
 			// The store gives them back...
 			fs, _ := db.FindFactors(ctx, a.ID, owner.ID)
 			if len(fs) != 2 || string(fs[0].Secret) != totpSecret || fs[1].Phone != factorPhone {
@@ -94,9 +101,10 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			// ...but no raw byte of the database shows them.
 			secrets := []string{totpSecret, phone, factorPhone, recovery, sessionToken, challenge, deviceToken,
 				strings.TrimPrefix(phone, "+"), strings.TrimPrefix(sessionToken, "dbs_"),
-				strings.TrimPrefix(challenge, "dbc_"), strings.TrimPrefix(deviceToken, "dbd_")}
+				strings.TrimPrefix(challenge, "dbc_"), strings.TrimPrefix(deviceToken, "dbd_"), passcode, messageTo,
+				strings.TrimPrefix(messageTo, "+")}
 			for _, table := range []string{"accounts", "users", "factors", "recovery_codes", "sessions", "counters", "audit_events",
-				"challenges", "devices"} {
+				"challenges", "devices", "passcodes", "messages"} {
 				dump := dumpTable(t, db.SQL(), table)
 				for _, s := range secrets {
 					if bytes.Contains(dump, []byte(s)) {

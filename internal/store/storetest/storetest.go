@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"Challenges", testChallenges},
 		{"ChallengeRace", testChallengeRace},
 		{"Devices", testDevices},
+		{"Passcodes", testPasscodes},
+		{"Messages", testMessages},
 		{"Audit", testAudit},
 		{"TimesRoundTripInUTC", testTimes},
 		{"MigrateTwice", testMigrateTwice},
