@@ -38,6 +38,12 @@ const (
 	AuditSessionRevoked       = "session.revoked"
 	AuditPasswordChanged      = "password.changed"
 	AuditPasswordChangeFailed = "password.change_failed"
+
+	AuditMessageQueued        = "message.queued"
+	AuditMessageSent          = "message.sent"
+	AuditMessageAttemptFailed = "message.attempt_failed"
+	AuditMessageFailed        = "message.failed"
+	AuditDeviceVerified       = "signin.device_verified"
 )
 
 // AuditFilter selects audit events. Zero fields select everything.

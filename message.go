@@ -2,6 +2,7 @@ package deadbolt
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -59,4 +60,23 @@ type Message struct {
 // address, say); any other error is retried.
 type Sender interface {
 	Send(ctx context.Context, m *Message) error
+}
+
+// MaskedTo is the recipient as people may see it in lists and logs:
+// "a•••@example.com", "+1•••••••43".
+func (m *Message) MaskedTo() string { return MaskAddress(m.Channel, m.To) }
+
+// MaskAddress hides most of an email address or phone number.
+func MaskAddress(ch Channel, to string) string {
+	if ch == ChannelEmail {
+		at := strings.LastIndexByte(to, '@')
+		if at <= 0 {
+			return "•••"
+		}
+		return to[:1] + "•••" + to[at:]
+	}
+	if len(to) <= 4 {
+		return "•••"
+	}
+	return to[:2] + strings.Repeat("•", len(to)-4) + to[len(to)-2:]
 }

@@ -59,7 +59,7 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				challenge    = "dbc_CHALLENGETOKEN0123456789"
 				deviceToken  = "dbd_DEVICETOKEN0123456789ABC"
 				passcode     = "493817"
-				messageTo    = "+447700900123"
+				messageTo    = "+447911123456"
 			)
 			a := &deadbolt.Account{Slug: "acme", Name: "Acme", Policy: deadbolt.DefaultPolicy()}
 			owner := &deadbolt.User{Email: "o@acme.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, Phone: phone}

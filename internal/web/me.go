@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/signin"
@@ -35,17 +34,9 @@ func factorJSON(f *deadbolt.Factor) map[string]any {
 	out := map[string]any{"id": f.ID, "kind": f.Kind, "status": f.Status, "default": f.Default, "strength": f.Kind.Strength(),
 		"created_at": ts(f.CreatedAt), "activated_at": ts(f.ActivatedAt), "last_used_at": ts(f.LastUsedAt)}
 	if f.Phone != "" {
-		out["phone"] = maskPhone(f.Phone)
+		out["phone"] = deadbolt.MaskAddress(deadbolt.ChannelSMS, f.Phone)
 	}
 	return out
-}
-
-// maskPhone shows only the last two digits of a number.
-func maskPhone(p string) string {
-	if len(p) <= 4 {
-		return "••"
-	}
-	return p[:2] + strings.Repeat("•", len(p)-4) + p[len(p)-2:]
 }
 
 func (s *Server) handleFactors(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
