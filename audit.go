@@ -40,6 +40,7 @@ const (
 	AuditPasswordChangeFailed = "password.change_failed"
 
 	AuditMessageQueued        = "message.queued"
+	AuditMessageRefused       = "message.refused"
 	AuditMessageSent          = "message.sent"
 	AuditMessageAttemptFailed = "message.attempt_failed"
 	AuditMessageFailed        = "message.failed"

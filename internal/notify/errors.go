@@ -1,6 +1,10 @@
 package notify
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/deadbolt/deadbolt"
+)
 
 // PermanentError marks an error that retrying cannot cure: a refused
 // mailbox, an invalid phone number, a message for the wrong channel. The
@@ -38,3 +42,11 @@ func IsPermanent(err error) bool {
 	var p interface{ Permanent() bool }
 	return errors.As(err, &p) && p.Permanent()
 }
+
+// The senders of this package.
+var (
+	_ deadbolt.Sender = (*SMTP)(nil)
+	_ deadbolt.Sender = (*Webhook)(nil)
+	_ deadbolt.Sender = (*Twilio)(nil)
+	_ deadbolt.Sender = (*Outbox)(nil)
+)

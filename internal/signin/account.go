@@ -91,7 +91,10 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if current == "" {
 		return deadbolt.Invalid("current_password", "Your current password is required.")
 	}
-	if len(current) > maxPasswordBytes || len(next) > maxPasswordBytes {
+	if len(current) > maxPasswordBytes {
+		return deadbolt.Invalid("current_password", "The password is too long.")
+	}
+	if len(next) > maxPasswordBytes {
 		return deadbolt.Invalid("new_password", "The password is too long.")
 	}
 	key := passwordKey(p.User.Email)
@@ -104,7 +107,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "user", p.User.ID, "err", err)
 	}
 	if !ok {
-		if err := s.failPassword(ctx, p.Account.ID, p.User.Email, c.IP, now); err != nil {
+		if err := s.failPassword(ctx, p.Account.ID, key, c.IP, now); err != nil {
 			return err
 		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditPasswordChangeFailed, ActorID: p.User.ID,
@@ -182,7 +185,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 		}
 		ok, _ := s.verifyPassword(ctx, pw, p.User.PasswordHash)
 		if !ok {
-			if err := s.failPassword(ctx, p.Account.ID, p.User.Email, c.IP, now); err != nil {
+			if err := s.failPassword(ctx, p.Account.ID, key, c.IP, now); err != nil {
 				return err
 			}
 			s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
@@ -207,9 +210,17 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 	if err != nil {
 		return err
 	}
-	pr, cause, err := s.checkCode(ctx, p.Account, p.User, method, code, now)
+	pr, cause, err := s.checkCode(ctx, p.Account, p.User, stepUpScope(p), method, code, now)
 	if err != nil {
 		return err
+	}
+	if cause == causeExpired {
+		snt, err := s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, challengeID: stepUpScope(p), channel: channelOf(pr.factor.Kind),
+			to: destination(p.User, pr.factor), ttl: deadbolt.PasscodeTTL, purpose: purposeStepUp}, now)
+		if err != nil {
+			return err
+		}
+		return codeExpired(snt)
 	}
 	if cause != "" {
 		cnt, err := s.store.HitCounter(ctx, p.Account.ID, key, s.limits.FailureMemory, now)
@@ -229,4 +240,28 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditStepUp, ActorID: p.User.ID, SubjectID: p.User.ID,
 		IP: c.IP, Details: map[string]string{"method": pr.method}})
 	return nil
+}
+
+// stepUpScope is what step-up codes sent by SMS or email are tied to: the
+// session, so a code asked for on one session proves nothing on another.
+func stepUpScope(p *Principal) string { return "step-up:" + p.Session.ID }
+
+// SendStepUpCode sends a code by SMS or email to confirm a sensitive action.
+func (s *Service) SendStepUpCode(ctx context.Context, p *Principal, method string) (*Sent, error) {
+	if err := requireSession(p); err != nil {
+		return nil, err
+	}
+	if method != string(deadbolt.FactorSMS) && method != string(deadbolt.FactorEmail) {
+		return nil, deadbolt.Invalid("method", "Codes can be sent by sms or email.")
+	}
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	f := factorOf(available(p.Account, p.User, factors), deadbolt.FactorKind(method))
+	if f == nil {
+		return nil, deadbolt.Invalid("method", "You have no verification by %s set up.", method)
+	}
+	return s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, challengeID: stepUpScope(p), channel: channelOf(f.Kind),
+		to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeStepUp, cooldown: true}, s.now())
 }

@@ -3,8 +3,10 @@ package signin
 import (
 	"context"
 	"encoding/base64"
+	"time"
 
 	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/phone"
 	"github.com/deadbolt/deadbolt/internal/qr"
 	"github.com/deadbolt/deadbolt/internal/totp"
 )
@@ -50,11 +52,17 @@ func (s *Service) Summary(ctx context.Context, p *Principal) (*TwoFactor, error)
 // Enrollment is a new pending TOTP factor and what the user needs to add
 // it to their app. The secret is shown this once.
 type Enrollment struct {
-	Factor  *deadbolt.Factor
+	Factor *deadbolt.Factor
+	// For an authenticator app.
 	Secret  string // base32, for manual entry
 	URI     string // otpauth://
 	QRPNG   []byte
 	QRValue string // base64 of QRPNG
+	// For SMS and email: where the code went, until when, and a word on
+	// the method's strength.
+	SentTo    string
+	ExpiresAt time.Time
+	Advice    string
 }
 
 // qrSize is the QR code's size in pixels: large enough for a phone camera
@@ -84,6 +92,66 @@ func (s *Service) EnrollTOTP(ctx context.Context, p *Principal) (*Enrollment, er
 		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
 	return &Enrollment{Factor: f, Secret: totp.Base32(secretBytes), URI: uri, QRPNG: png,
 		QRValue: base64.StdEncoding.EncodeToString(png)}, nil
+}
+
+// EnrollPasscode starts setting up SMS (to phone) or email (to the user's
+// address) codes: a pending factor and a code to confirm it with.
+// Changing the phone number is enrolling a new SMS factor.
+func (s *Service) EnrollPasscode(ctx context.Context, p *Principal, kind deadbolt.FactorKind, phoneNumber string) (*Enrollment, error) {
+	now := s.now()
+	if err := s.canEnroll(p, kind); err != nil {
+		return nil, err
+	}
+	f := &deadbolt.Factor{AccountID: p.Account.ID, UserID: p.User.ID, Kind: kind}
+	if kind == deadbolt.FactorSMS {
+		e164, region, err := phone.Parse(phoneNumber)
+		if err != nil {
+			return nil, err
+		}
+		if p.Account.Policy.SMSCountryBlocked(region) {
+			return nil, deadbolt.Errorf(deadbolt.EPhoneCountryBlocked, "Your account does not send text messages to numbers in %s. Use an authenticator app.", region)
+		}
+		f.Phone = e164
+	} else if phoneNumber != "" {
+		return nil, deadbolt.Invalid("phone", "Email codes go to your email address: leave out phone.")
+	}
+	if err := s.dropPending(ctx, p, kind); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateFactor(ctx, f); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorEnrolled, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
+	snt, err := s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, factorID: f.ID, channel: channelOf(kind),
+		to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm}, now)
+	if err != nil {
+		return nil, err
+	}
+	e := &Enrollment{Factor: f, SentTo: snt.To, ExpiresAt: snt.ExpiresAt}
+	if kind == deadbolt.FactorSMS {
+		e.Advice = "Text messages can be intercepted or redirected to another SIM: an authenticator app is safer."
+	} else {
+		e.Advice = "Anyone who can read your email can use these codes: an authenticator app is safer."
+	}
+	return e, nil
+}
+
+// ResendFactorCode sends a new code to confirm a pending SMS or email
+// factor, after the cool-down.
+func (s *Service) ResendFactorCode(ctx context.Context, p *Principal, id string) (*Sent, error) {
+	f, err := s.ownFactor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if f.Status != deadbolt.FactorPending {
+		return nil, deadbolt.Errorf(deadbolt.EConflict, "This factor is already active.")
+	}
+	if f.Kind == deadbolt.FactorTOTP {
+		return nil, deadbolt.Invalid("id", "An authenticator app makes its own codes: nothing to send.")
+	}
+	return s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, factorID: f.ID, channel: channelOf(f.Kind),
+		to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm, cooldown: true}, s.now())
 }
 
 // canEnroll checks that the user may set up a factor of the kind.
@@ -151,6 +219,24 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 	}
 	ok := false
 	switch f.Kind {
+	case deadbolt.FactorSMS, deadbolt.FactorEmail:
+		typed, err := normalizePasscode(code)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.checkPasscode(ctx, p.Account.ID, "", f.ID, channelOf(f.Kind), typed, now)
+		if err != nil {
+			return nil, err
+		}
+		if res == passcodeExpired {
+			snt, err := s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, factorID: f.ID, channel: channelOf(f.Kind),
+				to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm}, now)
+			if err != nil {
+				return nil, err
+			}
+			return nil, codeExpired(snt)
+		}
+		ok = res == passcodeOK
 	case deadbolt.FactorTOTP:
 		c, valid := totp.Normalize(code)
 		if !valid {
@@ -176,6 +262,17 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
 			Details: map[string]string{"step": "confirm_factor", "factor_id": f.ID, "cause": "wrong_code"}})
+		if p.Challenge != nil {
+			// During a sign-in, the challenge's attempts count too: it dies
+			// after five wrong codes like any other.
+			n, err := s.store.FailChallenge(ctx, p.Account.ID, p.Challenge.ID, deadbolt.ChallengeMaxAttempts)
+			if deadbolt.IsCode(err, deadbolt.ENotFound) {
+				return nil, errChallengeExpired
+			} else if err != nil {
+				return nil, err
+			}
+			return nil, invalidCode(deadbolt.ChallengeMaxAttempts - n)
+		}
 		return nil, invalidCode(max(0, s.limits.BackoffFrom-cnt.Count))
 	}
 	first, err := s.store.ActivateFactor(ctx, p.Account.ID, f.ID, now)

@@ -8,9 +8,10 @@ import (
 // Counter keys. Password failures are counted by email, not by user, so an
 // unknown email is limited exactly like a known one: the limits themselves
 // must not tell which emails have accounts.
-func passwordKey(email string) string      { return "pw:" + email }
-func secondFactorKey(userID string) string { return "2fa:" + userID }
-func ipKey(ip string) string               { return "pw-ip:" + ip }
+func passwordKey(email string) string          { return "pw:" + email }
+func secondFactorKey(userID string) string     { return "2fa:" + userID }
+func devicePasswordKey(deviceID string) string { return "pw-dev:" + deviceID }
+func ipKey(ip string) string                   { return "pw-ip:" + ip }
 
 // checkBackoff returns rate_limited while the wait after the counter's
 // consecutive failures runs. It is checked before the answer is looked at,
@@ -53,9 +54,10 @@ func (s *Service) checkIP(ctx context.Context, accountID, ip string, now time.Ti
 	return nil
 }
 
-// failPassword counts a wrong password for the email and the client IP.
-func (s *Service) failPassword(ctx context.Context, accountID, email, ip string, now time.Time) error {
-	if _, err := s.store.HitCounter(ctx, accountID, passwordKey(email), s.limits.FailureMemory, now); err != nil {
+// failPassword counts a wrong password under the key (the email's, or a
+// known device's) and for the client IP.
+func (s *Service) failPassword(ctx context.Context, accountID, key, ip string, now time.Time) error {
+	if _, err := s.store.HitCounter(ctx, accountID, key, s.limits.FailureMemory, now); err != nil {
 		return err
 	}
 	if ip != "" {

@@ -25,9 +25,8 @@ const (
 // Method names a way to prove the second step.
 const MethodRecoveryCode = "recovery_code"
 
-// enrollable are the factor kinds users can set up (SMS and email come with
-// their senders).
-var enrollable = []deadbolt.FactorKind{deadbolt.FactorTOTP}
+// enrollable are the factor kinds users can set up, the recommended first.
+var enrollable = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail}
 
 // Result is the outcome of a sign-in step.
 type Result struct {
@@ -78,14 +77,25 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 	if err := s.checkIP(ctx, acc.ID, c.IP, now); err != nil {
 		return nil, err
 	}
-	failures, err := s.checkBackoff(ctx, acc.ID, passwordKey(emailN), now, "Your account is protected for a while.")
+	u, err := s.store.FindUserByEmail(ctx, acc.ID, emailN)
+	if err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, err
+	}
+	// Wrong passwords pause the email for everyone (unknown emails alike),
+	// except on a device the user verified before: there they count apart.
+	// So someone who knows only an email cannot lock its owner out of the
+	// devices they use every day, and a stolen device is still throttled.
+	var device *deadbolt.Device
+	key := passwordKey(emailN)
+	if u != nil {
+		if device = s.findDevice(ctx, acc, u, c.DeviceToken); device != nil {
+			key = devicePasswordKey(device.ID)
+		}
+	}
+	failures, err := s.checkBackoff(ctx, acc.ID, key, now, "Your account is protected for a while.")
 	if err != nil {
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
 			Details: map[string]string{"email": emailN, "cause": "rate_limited"}})
-		return nil, err
-	}
-	u, err := s.store.FindUserByEmail(ctx, acc.ID, emailN)
-	if err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return nil, err
 	}
 	var encoded, cause string
@@ -109,7 +119,7 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		if cause == "" {
 			cause = "wrong_password"
 		}
-		if err := s.failPassword(ctx, acc.ID, emailN, c.IP, now); err != nil {
+		if err := s.failPassword(ctx, acc.ID, key, c.IP, now); err != nil {
 			return nil, err
 		}
 		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
@@ -120,7 +130,7 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		s.audit(ctx, ev)
 		return nil, errInvalidCredentials
 	}
-	if err := s.resetIf(ctx, acc.ID, passwordKey(emailN), failures); err != nil {
+	if err := s.resetIf(ctx, acc.ID, key, failures); err != nil {
 		return nil, err
 	}
 	if s.hasher.NeedsRehash(u.PasswordHash) {
@@ -132,19 +142,30 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 			}
 		}
 	}
-	return s.afterPassword(ctx, acc, u, c, now)
+	return s.afterPassword(ctx, acc, u, device, c, now)
 }
 
 // available returns the user's active factors that the policy lets them
-// use now.
+// use now. If the policy allows none of the user's factors (it was
+// tightened after they enrolled), all of them are: asking for a method the
+// account no longer likes is weaker than it wants, but skipping the second
+// factor, or letting a password alone enrol a new one, would be weaker
+// still.
 func available(acc *deadbolt.Account, u *deadbolt.User, factors []*deadbolt.Factor) []*deadbolt.Factor {
-	var out []*deadbolt.Factor
+	var allowed, active []*deadbolt.Factor
 	for _, f := range factors {
-		if f.Status == deadbolt.FactorActive && acc.Policy.Allows(f.Kind, u.Role) {
-			out = append(out, f)
+		if f.Status != deadbolt.FactorActive {
+			continue
+		}
+		active = append(active, f)
+		if acc.Policy.Allows(f.Kind, u.Role) {
+			allowed = append(allowed, f)
 		}
 	}
-	return out
+	if len(allowed) == 0 {
+		return active
+	}
+	return allowed
 }
 
 // hasActive reports whether the user has 2FA on at all.
@@ -186,12 +207,11 @@ func enrollableKinds(acc *deadbolt.Account, u *deadbolt.User) []string {
 }
 
 // afterPassword decides the next step once the password is proven.
-func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time) (*Result, error) {
+func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, device *deadbolt.Device, c Client, now time.Time) (*Result, error) {
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	device := s.findDevice(ctx, acc, u, c.DeviceToken)
 	usable := available(acc, u, factors)
 	switch {
 	case len(usable) > 0:
@@ -211,6 +231,19 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 			return nil, err
 		}
 		res.Status, res.Methods, res.DefaultMethod = StatusSecondFactor, methods, def
+		if k := deadbolt.FactorKind(def); k == deadbolt.FactorSMS || k == deadbolt.FactorEmail {
+			// The default method's code goes at once. If the send limits
+			// refuse it, the challenge still stands: the user can pick
+			// another method, or ask again later.
+			f := factorOf(usable, k)
+			snt, err := s.sendCode(ctx, sendRequest{acc: acc, user: u, challengeID: res.Challenge.ID, channel: channelOf(k),
+				to: destination(u, f), ttl: deadbolt.PasscodeTTL, purpose: purposeSignIn}, now)
+			if err == nil {
+				res.SentTo = snt.To
+			} else if !deadbolt.IsCode(err, deadbolt.ERateLimited) {
+				return nil, err
+			}
+		}
 		return res, nil
 	case acc.Policy.Requires2FA(u.Role):
 		// Required and none usable: set one up before any session exists.
@@ -221,6 +254,9 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 		res.Status, res.Methods = StatusEnrollment, enrollableKinds(acc, u)
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditEnrollmentRequired, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
 		return res, nil
+	}
+	if needsDeviceVerification(u, device) {
+		return s.startDeviceVerification(ctx, acc, u, c, now)
 	}
 	proof := sessionProof{password: now}
 	if device != nil {

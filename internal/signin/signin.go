@@ -93,6 +93,10 @@ type Options struct {
 	Keys   Keys
 	Hasher *password.Hasher
 	Limits Limits
+	Sends  SendLimits
+	// Notify is called when a message was queued, so the delivery worker
+	// can send it at once; default: nothing (the worker polls).
+	Notify func()
 	// Now is the clock; default time.Now. Tests inject a fixed one.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -108,6 +112,8 @@ type Service struct {
 	keys   Keys
 	hasher *password.Hasher
 	limits Limits
+	sends  SendLimits
+	notify func()
 	now    func() time.Time
 	log    *slog.Logger
 	hashes chan struct{}
@@ -121,6 +127,9 @@ func New(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Notify == nil {
+		opts.Notify = func() {}
+	}
 	if opts.MaxConcurrentHashes <= 0 {
 		opts.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
 	}
@@ -129,6 +138,8 @@ func New(opts Options) *Service {
 		keys:   opts.Keys,
 		hasher: opts.Hasher,
 		limits: opts.Limits.withDefaults(),
+		sends:  opts.Sends.withDefaults(),
+		notify: opts.Notify,
 		now:    opts.Now,
 		log:    opts.Logger,
 		hashes: make(chan struct{}, opts.MaxConcurrentHashes),

@@ -22,7 +22,11 @@ type proof struct {
 // checkCode checks a second-factor code of the user. A malformed code is an
 // invalid_request (it is no guess, so it costs no attempt); a wrong,
 // replayed or expired one returns ok false with the cause for the audit log.
-func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, method, code string, now time.Time) (p proof, cause string, err error) {
+//
+// scope is the challenge (or step-up scope) that SMS and email codes were
+// sent for; a right code that came too late returns the cause
+// causeExpired, and the caller sends a new one.
+func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, scope, method, code string, now time.Time) (p proof, cause string, err error) {
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
 		return p, "", err
@@ -46,6 +50,23 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 			return p, "", err
 		}
 		p.recovery = rc
+		return p, "", nil
+	case string(deadbolt.FactorSMS), string(deadbolt.FactorEmail):
+		c, err := normalizePasscode(code)
+		if err != nil {
+			return p, "", err
+		}
+		kind := deadbolt.FactorKind(method)
+		p.factor = factorOf(usable, kind)
+		res, err := s.checkPasscode(ctx, acc.ID, scope, "", channelOf(kind), c, now)
+		switch {
+		case err != nil:
+			return p, "", err
+		case res == passcodeExpired:
+			return p, causeExpired, nil
+		case res == passcodeWrong:
+			return p, "wrong_code", nil
+		}
 		return p, "", nil
 	case string(deadbolt.FactorTOTP):
 		c, ok := totp.Normalize(code)
@@ -78,6 +99,9 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 	return p, "", deadbolt.Invalid("method", "This method cannot be used here yet.")
 }
 
+// causeExpired is the cause of the right passcode typed too late.
+const causeExpired = "expired_code"
+
 // liveChallenge returns the challenge of the token if it can still be
 // answered; any other case is the one challenge_expired error.
 func (s *Service) liveChallenge(ctx context.Context, token string, now time.Time) (*deadbolt.Challenge, error) {
@@ -103,7 +127,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	if err != nil {
 		return nil, err
 	}
-	if ch.Purpose != deadbolt.ChallengeSecondFactor {
+	if ch.Purpose == deadbolt.ChallengeEnrollment {
 		return nil, deadbolt.Invalid("challenge_token", "This sign-in does not wait for a code: set up a second factor first.")
 	}
 	acc, err := s.store.FindAccountByID(ctx, ch.AccountID)
@@ -122,9 +146,22 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 			Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
 		return nil, err
 	}
-	p, cause, err := s.checkCode(ctx, acc, u, method, code, now)
+	if ch.Purpose == deadbolt.ChallengeDeviceVerification {
+		return s.verifyDevice(ctx, acc, u, ch, method, code, failures, c, now)
+	}
+	p, cause, err := s.checkCode(ctx, acc, u, ch.ID, method, code, now)
 	if err != nil {
 		return nil, err
+	}
+	if cause == causeExpired {
+		// The right code, too late: a new one goes out, and the caller is
+		// told so. No attempt is counted: it was no guess.
+		snt, err := s.sendCode(ctx, sendRequest{acc: acc, user: u, challengeID: ch.ID, channel: channelOf(p.factor.Kind),
+			to: destination(u, p.factor), ttl: deadbolt.PasscodeTTL, purpose: purposeSignIn}, now)
+		if err != nil {
+			return nil, err
+		}
+		return nil, codeExpired(snt)
 	}
 	if cause != "" {
 		return nil, s.wrongCode(ctx, acc, u, ch, method, cause, c, now)
@@ -200,7 +237,12 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 			if err != nil {
 				return nil, err
 			}
-			ev.Details["sessions_ended"] = strconv.Itoa(n)
+			d, err := s.store.DeleteDevices(ctx, acc.ID, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			res.DeviceToken = ""
+			ev.Details["sessions_ended"], ev.Details["devices_forgotten"] = strconv.Itoa(n), strconv.Itoa(d)
 		}
 		s.audit(ctx, ev)
 	}

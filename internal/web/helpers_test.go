@@ -12,10 +12,13 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/delivery"
+	"github.com/deadbolt/deadbolt/internal/notify"
 	"github.com/deadbolt/deadbolt/internal/password"
 	"github.com/deadbolt/deadbolt/internal/secret"
 	"github.com/deadbolt/deadbolt/internal/signin"
@@ -46,13 +49,17 @@ func (c *clock) Advance(d time.Duration) {
 // the real handler, a real database, a fixed clock.
 type env struct {
 	t      *testing.T
+	inbox  *inbox
+	worker *delivery.Worker
 	url    string
 	db     *store.DB
 	keys   *secret.Keyring
 	hasher *password.Hasher
 	clock  *clock
-	acc    *deadbolt.Account
-	owner  *deadbolt.User
+	// devices holds each user's device token from 2-step verification.
+	devices map[string]string
+	acc     *deadbolt.Account
+	owner   *deadbolt.User
 }
 
 const ownerPassword = "a very long owner passphrase"
@@ -73,15 +80,50 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newEnv(t *testing.T, db *store.DB, keys *secret.Keyring) *env {
 	t.Helper()
+	return newEnvSMTP(t, db, keys, "")
+}
+
+// newEnvSMTP is newEnv with email going to the SMTP server at smtpAddr
+// (which the test runs itself, or not) instead of one of its own.
+func newEnvSMTP(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr string) *env {
+	t.Helper()
 	// Small Argon2id parameters: the tests are about the flow, not the hash.
 	hasher := password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1})
 	// A fixed instant in the middle of a TOTP step.
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 10, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := signin.New(signin.Options{Store: db, Keys: keys, Hasher: hasher, Now: clk.Now, Logger: quiet})
-	srv := httptest.NewServer(web.NewServer(web.Options{DB: db, SignIn: svc, Now: clk.Now, Logger: quiet}))
+	in := newInbox()
+	if smtpAddr == "" {
+		smtpAddr = smtpServer(t, in)
+	}
+	mailer, err := notify.NewSMTP("smtp://"+smtpAddr, "deadbolt@acme.example", notify.SMTPOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := delivery.New(delivery.Options{Store: db, Now: clk.Now, Logger: quiet, Poll: 20 * time.Millisecond,
+		Senders: map[deadbolt.Channel]deadbolt.Sender{
+			deadbolt.ChannelEmail: mailer,
+			deadbolt.ChannelSMS:   notify.NewWebhook(smsProvider(t, in), nil),
+		}})
+	runWorker(t, worker.Run)
+	svc := signin.New(signin.Options{Store: db, Keys: keys, Hasher: hasher, Now: clk.Now, Logger: quiet, Notify: worker.Kick})
+	handler := web.NewServer(web.Options{DB: db, SignIn: svc, Now: clk.Now, Logger: quiet})
+	var fivexx atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		handler.ServeHTTP(rec, r)
+		if rec.status >= 500 {
+			fivexx.Add(1)
+		}
+	}))
 	t.Cleanup(srv.Close)
-	e := &env{t: t, url: srv.URL, db: db, keys: keys, hasher: hasher, clock: clk}
+	t.Cleanup(func() {
+		// Any 5xx in a test's run is a bug, whatever the test checked.
+		if n := fivexx.Load(); n > 0 {
+			t.Errorf("the service answered %d requests with a 5xx", n)
+		}
+	})
+	e := &env{t: t, url: srv.URL, db: db, keys: keys, hasher: hasher, clock: clk, inbox: in, worker: worker, devices: map[string]string{}}
 	h, _ := hasher.Hash(ownerPassword)
 	e.acc = &deadbolt.Account{Slug: "acme", Name: "Acme Support", Policy: deadbolt.DefaultPolicy()}
 	e.owner = &deadbolt.User{Email: "owner@acme.example", Name: "Olive Owner", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, PasswordHash: h}
@@ -120,6 +162,18 @@ func (e *env) setPolicy(edit func(p *deadbolt.Policy)) {
 		e.t.Fatal(err)
 	}
 	e.acc.Policy = p
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // response is a decoded answer.
@@ -230,14 +284,59 @@ func (e *env) verify(challenge, method, code string, remember bool) response {
 		"code": code, "remember_device": remember})
 }
 
-// session signs a user without 2FA in and returns the session token.
+// session signs a user without 2FA in and returns the session token. A
+// team member's first sign-in goes through 2-step verification with the
+// emailed code; the device token then spares them the next ones.
 func (e *env) session(email, pw string) string {
 	e.t.Helper()
-	r := e.signIn(email, pw)
+	tok, _ := e.sessionDevice(email, pw)
+	return tok
+}
+
+// sessionDevice is session that also returns the device token, if any.
+func (e *env) sessionDevice(email, pw string) (session, device string) {
+	e.t.Helper()
+	var headers []string
+	if d := e.devices[email]; d != "" {
+		headers = []string{"Deadbolt-Device", d}
+	}
+	e.settle()
+	before := len(e.inbox.to(email))
+	r := e.signIn(email, pw, headers...)
+	if r.status == 200 && r.str("status") == "device_verification_required" {
+		code := e.inbox.waitCode(e.t, email, before+1)
+		r = e.verify(r.str("challenge_token"), "email", code, false)
+		if d := r.str("device_token"); d != "" {
+			e.devices[email] = d
+		}
+	}
 	if r.status != 200 || r.str("status") != "signed_in" {
 		e.t.Fatalf("sign in %s = %d %s, want signed_in", email, r.status, r.raw)
 	}
-	return r.str("session_token")
+	return r.str("session_token"), e.devices[email]
+}
+
+// settle waits until every queued message has been delivered, so that
+// counting what arrived says what was sent.
+func (e *env) settle() {
+	e.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		st, err := e.db.MessageStats(context.Background(), time.Time{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if st.Queued == 0 {
+			return
+		}
+		e.worker.Kick()
+		select {
+		case <-e.inbox.arrived:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			e.t.Fatalf("messages still queued after 10 s: %+v", st)
+		}
+	}
 }
 
 // oathtool returns the TOTP code of the base32 secret at the time, as the

@@ -71,10 +71,18 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request, p *signin.
 		writeJSON(w, http.StatusCreated, map[string]any{"factor": factorJSON(e.Factor), "secret": e.Secret,
 			"otpauth_uri": e.URI, "qr_png": e.QRValue})
 		return nil
+	case deadbolt.FactorSMS, deadbolt.FactorEmail:
+		e, err := s.signin.EnrollPasscode(r.Context(), p, deadbolt.FactorKind(req.Kind), req.Phone)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"factor": factorJSON(e.Factor), "sent_to": e.SentTo,
+			"expires_at": ts(e.ExpiresAt), "advice": e.Advice})
+		return nil
 	case "":
-		return deadbolt.Invalid("kind", "kind is required: totp.")
+		return deadbolt.Invalid("kind", "kind is required: totp, sms or email.")
 	}
-	return deadbolt.Invalid("kind", "kind must be totp.")
+	return deadbolt.Invalid("kind", "kind must be totp, sms or email.")
 }
 
 type codeRequest struct {
@@ -103,6 +111,32 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request, p *signin
 		out["expires_at"] = ts(conf.Result.Session.ExpiresAt)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleFactorSend(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
+	snt, err := s.signin.ResendFactorCode(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"sent_to": snt.To, "expires_at": ts(snt.ExpiresAt)})
+	return nil
+}
+
+type methodRequest struct {
+	Method string `json:"method"`
+}
+
+func (s *Server) handleStepUpSend(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
+	var req methodRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	snt, err := s.signin.SendStepUpCode(r.Context(), p, req.Method)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"sent_to": snt.To, "expires_at": ts(snt.ExpiresAt)})
 	return nil
 }
 

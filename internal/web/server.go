@@ -81,12 +81,14 @@ func (s *Server) routes() {
 	m := s.mux
 	m.Handle("POST /api/v1/accounts/{account}/signin", s.api(s.handleSignIn))
 	m.Handle("POST /api/v1/signin/verify", s.api(s.handleVerify))
+	m.Handle("POST /api/v1/signin/send", s.api(s.handleSend))
 	m.Handle("POST /api/v1/signout", s.authed(false, s.handleSignOut))
 
 	m.Handle("GET /api/v1/me", s.authed(false, s.handleMe))
 	m.Handle("GET /api/v1/me/factors", s.authed(true, s.handleFactors))
 	m.Handle("POST /api/v1/me/factors", s.authed(true, s.handleEnroll))
 	m.Handle("POST /api/v1/me/factors/{id}/confirm", s.authed(true, s.handleConfirm))
+	m.Handle("POST /api/v1/me/factors/{id}/send", s.authed(true, s.handleFactorSend))
 	m.Handle("POST /api/v1/me/factors/{id}/default", s.authed(false, s.handleDefaultFactor))
 	m.Handle("DELETE /api/v1/me/factors/{id}", s.authed(false, s.handleRemoveFactor))
 	m.Handle("POST /api/v1/me/recovery-codes", s.authed(false, s.handleRecoveryCodes))
@@ -96,6 +98,7 @@ func (s *Server) routes() {
 	m.Handle("DELETE /api/v1/me/sessions/{id}", s.authed(false, s.handleRevokeSession))
 	m.Handle("POST /api/v1/me/password", s.authed(false, s.handlePassword))
 	m.Handle("POST /api/v1/me/step-up", s.authed(false, s.handleStepUp))
+	m.Handle("POST /api/v1/me/step-up/send", s.authed(false, s.handleStepUpSend))
 }
 
 // ServeHTTP implements http.Handler.

@@ -54,6 +54,27 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+type sendRequest struct {
+	ChallengeToken string `json:"challenge_token"`
+	Method         string `json:"method"`
+}
+
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) error {
+	var req sendRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.ChallengeToken == "" {
+		return deadbolt.Invalid("challenge_token", "challenge_token is required.")
+	}
+	snt, err := s.signin.SendChallengeCode(r.Context(), req.ChallengeToken, req.Method)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"sent_to": snt.To, "expires_at": ts(snt.ExpiresAt)})
+	return nil
+}
+
 // resultJSON is the API form of a sign-in step.
 func resultJSON(res *signin.Result) map[string]any {
 	out := map[string]any{"status": string(res.Status)}
