@@ -22,7 +22,7 @@ func (s *DB) ClaimMessages(ctx context.Context, now time.Time, lease time.Durati
 	}
 	rows, err := s.query(ctx, s.db, `SELECT account_id, id FROM messages
 		WHERE status = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-		ORDER BY next_attempt_at LIMIT ?`, micros(now), micros(now), n)
+		ORDER BY next_attempt_at, created_at LIMIT ?`, micros(now), micros(now), n)
 	if err != nil {
 		return nil, err
 	}

@@ -95,12 +95,14 @@ func (s *DB) openMessage(m *deadbolt.Message, recipient, content []byte) error {
 	return nil
 }
 
-// LatestPasscode returns the newest passcode of a challenge or factor.
+// LatestPasscode returns the newest passcode of a challenge or factor. A new
+// code kills the others, so at most one is unused: that one comes first,
+// even when two were made in the same microsecond.
 func (s *DB) LatestPasscode(ctx context.Context, accountID, challengeID, factorID string, ch deadbolt.Channel) (*deadbolt.Passcode, error) {
 	var p deadbolt.Passcode
 	err := s.queryRow(ctx, s.db, `SELECT account_id, id, user_id, challenge_id, factor_id, channel, code_hash, created_at, expires_at, used_at
 		FROM passcodes WHERE account_id = ? AND challenge_id = ? AND factor_id = ? AND channel = ?
-		ORDER BY created_at DESC, id DESC LIMIT 1`, accountID, challengeID, factorID, string(ch)).Scan(
+		ORDER BY CASE WHEN used_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC LIMIT 1`, accountID, challengeID, factorID, string(ch)).Scan(
 		&p.AccountID, &p.ID, &p.UserID, &p.ChallengeID, &p.FactorID, &p.Channel, &p.CodeHash, at(&p.CreatedAt), at(&p.ExpiresAt), at(&p.UsedAt))
 	if err != nil {
 		return nil, notFound(err, deadbolt.ENotFound, "Passcode")

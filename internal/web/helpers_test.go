@@ -27,7 +27,9 @@ import (
 	"github.com/deadbolt/deadbolt/internal/web"
 )
 
-// clock is the injected time of a test: it moves only when told to.
+// clock is the injected time of a test: it moves when told to, and by a
+// microsecond at every reading, so that events have distinct, ordered
+// times as they do in life.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -36,6 +38,7 @@ type clock struct {
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
 	return c.t
 }
 
@@ -100,7 +103,9 @@ func newEnvSMTP(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker := delivery.New(delivery.Options{Store: db, Now: clk.Now, Logger: quiet, Poll: 20 * time.Millisecond,
+	// One message at a time: they arrive in the order they were queued, so
+	// "the n-th message" means the same thing in every run.
+	worker := delivery.New(delivery.Options{Store: db, Now: clk.Now, Logger: quiet, Poll: 20 * time.Millisecond, Concurrency: 1,
 		Senders: map[deadbolt.Channel]deadbolt.Sender{
 			deadbolt.ChannelEmail: mailer,
 			deadbolt.ChannelSMS:   notify.NewWebhook(smsProvider(t, in), nil),
@@ -124,6 +129,12 @@ func newEnvSMTP(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr strin
 		}
 	})
 	e := &env{t: t, url: srv.URL, db: db, keys: keys, hasher: hasher, clock: clk, inbox: in, worker: worker, devices: map[string]string{}}
+	if acc, err := db.FindAccountBySlug(context.Background(), "acme"); err == nil {
+		// A second service over the same database (a restart).
+		e.acc = acc
+		e.owner, _ = db.FindUserByEmail(context.Background(), acc.ID, "owner@acme.example")
+		return e
+	}
 	h, _ := hasher.Hash(ownerPassword)
 	e.acc = &deadbolt.Account{Slug: "acme", Name: "Acme Support", Policy: deadbolt.DefaultPolicy()}
 	e.owner = &deadbolt.User{Email: "owner@acme.example", Name: "Olive Owner", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, PasswordHash: h}

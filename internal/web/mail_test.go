@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -96,12 +97,18 @@ func smtpServer(t *testing.T, in *inbox) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startSMTP(t, ln, in)
+	return ln.Addr().String()
+}
+
+// startSMTP serves SMTP on the listener until the test ends.
+func startSMTP(t *testing.T, ln net.Listener, in *inbox) {
 	s := smtp.NewServer(backend{in})
 	s.Domain = "localhost"
+	s.ErrorLog = log.New(io.Discard, "", 0) // clients that hang up are expected here
 	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
 }
 
 type backend struct{ in *inbox }

@@ -306,7 +306,24 @@ func TestPasswordFailures(t *testing.T) {
 				t.Errorf("429 without Retry-After")
 			}
 		}
+		// Someone who knows only the email cannot lock its owner out of the
+		// device they verified before: failures there count apart.
 		e.clock.Advance(3 * time.Second)
+		e.user("own@acme.example", deadbolt.RoleAgent, pw+" own")
+		_, device := e.sessionDevice("own@acme.example", pw+" own")
+		for range 10 {
+			e.signIn("own@acme.example", "an attacker's guess at it")
+		}
+		want(t, "the attacked email from elsewhere", e.signIn("own@acme.example", pw+" own"), 429, "rate_limited")
+		if r := e.signIn("own@acme.example", pw+" own", "Deadbolt-Device", device); r.str("status") != "signed_in" {
+			t.Errorf("the owner on their verified device = %s, want signed_in", r.raw)
+		}
+		// The device is throttled on its own if it guesses too.
+		for range 5 {
+			e.signIn("own@acme.example", "a wrong guess from the device", "Deadbolt-Device", device)
+		}
+		want(t, "the device after 5 wrong passwords", e.signIn("own@acme.example", pw+" own", "Deadbolt-Device", device), 429, "rate_limited")
+
 		if r := e.signIn("PAT@acme.example", pw); r.str("status") != "device_verification_required" {
 			t.Errorf("after the wait, with the email in capitals = %s, want the password accepted", r.raw)
 		}
