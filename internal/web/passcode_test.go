@@ -171,7 +171,9 @@ func TestSMSRules(t *testing.T) {
 		}
 		e.setPolicy(func(p *deadbolt.Policy) { p.SMSBlockedCountries = []string{"IN"} })
 		want(t, "a blocked country", e.req("POST", "/api/v1/me/factors", ag, map[string]string{"kind": "sms", "phone": "+919876543210"}), 403, "phone_country_blocked")
-		e.setPolicy(func(p *deadbolt.Policy) { p.AllowedMethods = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorEmail} })
+		e.setPolicy(func(p *deadbolt.Policy) {
+			p.AllowedMethods = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorEmail}
+		})
 		want(t, "SMS when the policy allows none", e.req("POST", "/api/v1/me/factors", ag, map[string]string{"kind": "sms", "phone": "+12025550143"}), 403, "method_not_allowed")
 		if n := len(e.inbox.to("+919876543210")); n != 0 {
 			t.Errorf("%d messages went to a blocked country", n)
