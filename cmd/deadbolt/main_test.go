@@ -318,6 +318,8 @@ func testServe(t *testing.T, environ map[string]string) {
 		{"/readyz", `"database":"ok"`, 200},
 		{"/metrics", "deadbolt_http_requests_total", 200},
 		{"/api/v1/nowhere", `"code":"not_found"`, 404},
+		{"/readyz", `"delivery":{`, 200},
+		{"/dev/outbox", "Not for production", 200},
 	} {
 		res, err := http.Get(base + tt.path)
 		if err != nil {
@@ -339,6 +341,39 @@ func testServe(t *testing.T, environ map[string]string) {
 	}
 	if res, err := http.Get(base + "/readyz"); err != nil || res.StatusCode != 200 {
 		t.Errorf("readyz after the CLI wrote = %v, %v", res, err)
+	}
+	// A sign-in through the running service: the agent's first sign-in
+	// needs 2-step verification, whose email lands in the development
+	// outbox (no SMTP is configured) and its page.
+	res, err := http.Post(base+"/api/v1/accounts/live/signin", "application/json",
+		strings.NewReader(`{"email": "o@live.example", "password": "`+goodPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "device_verification_required") {
+		t.Fatalf("sign in = %d %s", res.StatusCode, body)
+	}
+	found := false
+	for range 200 {
+		page, err := http.Get(base + "/dev/outbox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(page.Body)
+		page.Body.Close()
+		if strings.Contains(string(b), "o@live.example") {
+			found = true
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the worker runs beside the request
+	}
+	if !found {
+		t.Errorf("the 2-step verification email did not reach the development outbox page")
+	}
+	if !strings.Contains(logs.String(), "DEVELOPMENT OUTBOX") {
+		t.Errorf("the log does not mark the development outbox")
 	}
 	cancel()
 	select {

@@ -4,15 +4,63 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/delivery"
+	"github.com/deadbolt/deadbolt/internal/notify"
 	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/deadbolt/deadbolt/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
+
+// newSenders builds the email and SMS senders from the configuration;
+// whatever is not configured goes to the development outbox, which is then
+// returned too.
+func newSenders(cfg *Config, log *slog.Logger) (map[deadbolt.Channel]deadbolt.Sender, *notify.Outbox, error) {
+	senders := map[deadbolt.Channel]deadbolt.Sender{}
+	var outbox *notify.Outbox
+	dev := func() *notify.Outbox {
+		if outbox == nil {
+			outbox = notify.NewOutbox(log, notify.DefaultOutboxSize)
+		}
+		return outbox
+	}
+	if cfg.SMTPURL != "" {
+		mailer, err := notify.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom, notify.SMTPOptions{})
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		senders[deadbolt.ChannelEmail] = mailer
+		log.Info("email goes through SMTP", "server", mailer.String(), "from", cfg.SMTPFrom)
+	} else {
+		senders[deadbolt.ChannelEmail] = dev()
+	}
+	switch {
+	case cfg.SMSWebhook != "":
+		hook := notify.NewWebhook(cfg.SMSWebhook, nil)
+		senders[deadbolt.ChannelSMS] = hook
+		log.Info("SMS goes to the webhook", "url", hook.String())
+	case cfg.TwilioSID != "":
+		tw, err := notify.NewTwilio(cfg.TwilioBase, cfg.TwilioSID, cfg.TwilioToken, cfg.TwilioFrom, nil)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		senders[deadbolt.ChannelSMS] = tw
+		log.Info("SMS goes through a Twilio-compatible API", "api", tw.String())
+	default:
+		senders[deadbolt.ChannelSMS] = dev()
+	}
+	if outbox != nil {
+		log.Warn("DEVELOPMENT OUTBOX: some messages are not delivered but logged and shown at /dev/outbox (to this machine only); not for production",
+			"email", cfg.SMTPURL == "", "sms", cfg.SMSWebhook == "" && cfg.TwilioSID == "")
+	}
+	return senders, outbox, nil
+}
 
 // housekeepEvery is how often expired challenges and sessions are removed.
 const housekeepEvery = 10 * time.Minute
@@ -39,8 +87,17 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(a.db.SQL(), "deadbolt"),
 	)
-	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log})
-	srv := web.NewServer(web.Options{DB: a.db, SignIn: svc, Logger: log, Registry: reg})
+	senders, outbox, err := newSenders(cfg, log)
+	if err != nil {
+		return err
+	}
+	worker := delivery.New(delivery.Options{Store: a.db, Senders: senders, Logger: log, Registry: reg})
+	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick})
+	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, Logger: log, Registry: reg}
+	if outbox != nil {
+		wopts.Outbox = outbox
+	}
+	srv := web.NewServer(wopts)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -59,6 +116,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		"database", a.db.Dialect(), "version", buildVersion())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		worker.Run(ctx)
+	}()
 	go func() {
 		t := time.NewTicker(housekeepEvery)
 		defer t.Stop()
@@ -86,6 +148,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// A message in the middle of a send finishes it or stays queued for
+	// the next process: the outbox is in the database.
+	<-workerDone
 	log.Info("stopped")
 	return nil
 }

@@ -27,6 +27,10 @@ type Pinger interface {
 type Options struct {
 	DB     Pinger
 	SignIn *signin.Service
+	// Outbox, when set, is shown at /dev/outbox (development only).
+	Outbox DevOutbox
+	// Delivery, when set, adds the message queue to /readyz.
+	Delivery DeliveryStatus
 	// Now is the clock for what the handlers show; default time.Now.
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -37,6 +41,8 @@ type Options struct {
 type Server struct {
 	db       Pinger
 	signin   *signin.Service
+	outbox   DevOutbox
+	delivery DeliveryStatus
 	now      func() time.Time
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -56,7 +62,8 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{db: opts.DB, signin: opts.SignIn, now: opts.Now, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{db: opts.DB, signin: opts.SignIn, outbox: opts.Outbox, delivery: opts.Delivery, now: opts.Now,
+		log: opts.Logger, mux: http.NewServeMux()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"route", "status"})
@@ -71,6 +78,9 @@ func NewServer(opts Options) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	if s.signin != nil {
 		s.routes()
+	}
+	if s.outbox != nil {
+		s.mux.HandleFunc("GET /dev/outbox", s.handleOutbox)
 	}
 	s.handler = s.recoverer(s.instrument(jsonErrors(s.mux)))
 	return s
@@ -118,7 +128,14 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": "ok"})
+	// Delivery trouble is reported, not made a 503: this process can still
+	// sign people in, and taking it out of service would not bring the
+	// mail server back. Monitoring reads delivery.status.
+	out := map[string]any{"status": "ok", "database": "ok"}
+	if d := s.deliveryJSON(ctx); d != nil {
+		out["delivery"] = d
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // statusWriter remembers the status written.
