@@ -78,4 +78,3 @@ func (s *Server) deliveryJSON(ctx context.Context) map[string]any {
 	}
 	return out
 }
-
