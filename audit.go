@@ -45,6 +45,15 @@ const (
 	AuditMessageAttemptFailed = "message.attempt_failed"
 	AuditMessageFailed        = "message.failed"
 	AuditDeviceVerified       = "signin.device_verified"
+
+	AuditPolicyChanged        = "policy.changed"
+	AuditTwoFactorReset       = "two_factor.reset"
+	AuditAdminRecoveryCreated = "recovery_code.admin_generated"
+	AuditReportExported       = "report.exported"
+	AuditReportEmailed        = "report.emailed"
+	AuditAPITokenCreated      = "api_token.created"
+	AuditAPITokenRevoked      = "api_token.revoked"
+	AuditAPIAuthRefused       = "api_auth.refused"
 )
 
 // AuditFilter selects audit events. Zero fields select everything.

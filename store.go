@@ -208,6 +208,63 @@ type MessageStore interface {
 	MessageStats(ctx context.Context, since time.Time) (MessageStats, error)
 }
 
+// APITokenStore keeps API tokens.
+type APITokenStore interface {
+	// CreateAPIToken fills in the id. ENotFound if the user is not in the
+	// account.
+	CreateAPIToken(ctx context.Context, t *APIToken) error
+	// FindAPITokenByHash finds a token by its hash, across accounts: the
+	// token is the caller's only handle. ENotFound.
+	FindAPITokenByHash(ctx context.Context, hash []byte) (*APIToken, error)
+	// FindAPITokens lists the account's tokens, newest first.
+	FindAPITokens(ctx context.Context, accountID string) ([]*APIToken, error)
+	// TouchAPIToken records a use.
+	TouchAPIToken(ctx context.Context, accountID, id string, now time.Time) error
+	// DeleteAPIToken revokes a token. ENotFound.
+	DeleteAPIToken(ctx context.Context, accountID, id string) error
+}
+
+// Report is an emailed link to a report.
+type Report struct {
+	ID          string
+	AccountID   string
+	RequestedBy string
+	Kind        string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// UserSummary is a user with their 2FA state, for lists and reports.
+type UserSummary struct {
+	User               *User
+	Methods            []FactorKind // active factors' kinds, sorted, unique
+	DefaultMethod      FactorKind
+	LastSecondFactorAt time.Time
+	RecoveryCodesLeft  int
+	RememberedDevices  int
+	LastAdminActionAt  time.Time
+}
+
+// SummaryFilter selects the users of a summary.
+type SummaryFilter struct {
+	Roles []Role // empty: all
+}
+
+// ReportStore keeps what the admin reports read.
+type ReportStore interface {
+	// StreamUserSummaries calls fn for each user of the account matching
+	// f, ordered by email, from one query: no per-user queries, memory
+	// that does not grow with the account. Devices count as remembered
+	// when remembered at now.
+	StreamUserSummaries(ctx context.Context, accountID string, f SummaryFilter, now time.Time, fn func(*UserSummary) error) error
+	// CreateReport fills in the id.
+	CreateReport(ctx context.Context, r *Report) error
+	// FindReport returns a report of the account. ENotFound.
+	FindReport(ctx context.Context, accountID, id string) (*Report, error)
+	// QueueMessage queues a message that carries no passcode (a notice).
+	QueueMessage(ctx context.Context, m *Message) error
+}
+
 // AuditLog keeps audit events.
 type AuditLog interface {
 	// RecordEvent stores an event; it fills in the id.
@@ -228,6 +285,8 @@ type Store interface {
 	DeviceStore
 	PasscodeStore
 	MessageStore
+	APITokenStore
+	ReportStore
 	AuditLog
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -19,12 +19,14 @@ import (
 type dialect struct {
 	name     string
 	dollar   bool     // rebind ? to $1, $2, ...
+	concat   string   // the string aggregate: group_concat or string_agg
 	rebinds  sync.Map // query -> rebound query
 	isUnique func(error) bool
 }
 
 var sqliteDialect = &dialect{
-	name: "sqlite",
+	name:   "sqlite",
+	concat: "group_concat",
 	isUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {
@@ -37,6 +39,7 @@ var sqliteDialect = &dialect{
 var postgresDialect = &dialect{
 	name:   "postgres",
 	dollar: true,
+	concat: "string_agg",
 	isUnique: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"
@@ -68,6 +71,9 @@ func (d *dialect) rebind(q string) string {
 	d.rebinds.Store(q, r)
 	return r
 }
+
+// groupConcat aggregates a text column into one comma-separated value.
+func (d *dialect) groupConcat(col string) string { return d.concat + "(" + col + ", ',')" }
 
 // formatError turns a uniqueness violation into EConflict.
 func (d *dialect) formatError(err error) error {
