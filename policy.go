@@ -24,6 +24,12 @@ type Policy struct {
 	SessionIdleMinutes  int          `json:"session_idle_minutes"`
 	SessionMaxHours     int          `json:"session_max_hours"`
 	SMSBlockedCountries []string     `json:"sms_blocked_countries"`
+
+	// When each requirement was switched on: the grace period of a user
+	// runs from the later of this and their creation. Kept by the service;
+	// what a client sends here is ignored.
+	TeamMembersRequiredSince time.Time `json:"team_members_required_since,omitzero"`
+	EndUsersRequiredSince    time.Time `json:"end_users_required_since,omitzero"`
 }
 
 // Policy limits.
@@ -111,6 +117,22 @@ func (p *Policy) Requires2FA(r Role) bool {
 		return p.Require2FAEndUsers
 	}
 	return p.Require2FATeamMembers
+}
+
+// GraceDeadline is when a user of the role, created at created, must have
+// 2FA set up; zero when 2FA is not required or there is no grace period.
+func (p *Policy) GraceDeadline(r Role, created time.Time) time.Time {
+	if !p.Requires2FA(r) || p.GracePeriodDays == 0 {
+		return time.Time{}
+	}
+	since := p.TeamMembersRequiredSince
+	if r == RoleEndUser {
+		since = p.EndUsersRequiredSince
+	}
+	if created.After(since) {
+		since = created
+	}
+	return since.Add(time.Duration(p.GracePeriodDays) * 24 * time.Hour)
 }
 
 // Allows reports whether users may enrol and use factors of the kind. SMS is

@@ -93,7 +93,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	worker := delivery.New(delivery.Options{Store: a.db, Senders: senders, Logger: log, Registry: reg})
 	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick})
-	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, Logger: log, Registry: reg}
+	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, PublicURL: cfg.PublicURL, Logger: log, Registry: reg}
 	if outbox != nil {
 		wopts.Outbox = outbox
 	}

@@ -153,9 +153,15 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 
 // passwordRuleError turns a broken password rule into an invalid_request
 // naming the field, with the rule in words.
-func passwordRuleError(err error) error {
+func passwordRuleError(err error) error { return passwordRuleErrorField(err, "new_password") }
+
+func passwordRuleErrorField(err error, field string) error {
 	if re, ok := err.(*password.RuleError); ok {
-		return &deadbolt.Error{Code: deadbolt.EInvalid, Field: "new_password", Message: "The new " + re.Error() + "."}
+		msg := "The " + re.Error() + "."
+		if field == "new_password" {
+			msg = "The new " + re.Error() + "."
+		}
+		return &deadbolt.Error{Code: deadbolt.EInvalid, Field: field, Message: msg}
 	}
 	return err
 }

@@ -76,3 +76,25 @@ func composeMessage(acc *deadbolt.Account, ch deadbolt.Channel, to, code string,
 	m.Subject, m.Text, m.HTML = fmt.Sprintf(t.subject, acc.Name), text.String(), html.String()
 	return m, nil
 }
+
+var noticeText = template.Must(template.New("notice").Parse(`{{.Body}}
+
+{{.Unasked}}
+`))
+
+var noticeHTML = htmltemplate.Must(htmltemplate.New("notice").Parse(`<!doctype html>
+<html lang="en"><body style="font-family: system-ui, sans-serif; color: #1a1a1a; max-width: 32rem">
+<p>{{.Body}}</p>
+<p style="color: #555">{{.Unasked}}</p>
+</body></html>
+`))
+
+// composeNotice writes an email that tells a user of something done to
+// their account.
+func composeNotice(acc *deadbolt.Account, to, subject, body, unasked string) *deadbolt.Message {
+	data := map[string]string{"Body": body, "Unasked": unasked}
+	var text, html bytes.Buffer
+	noticeText.Execute(&text, data)
+	noticeHTML.Execute(&html, data)
+	return &deadbolt.Message{Channel: deadbolt.ChannelEmail, To: to, Subject: subject + " (" + acc.Name + ")", Text: text.String(), HTML: html.String()}
+}

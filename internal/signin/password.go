@@ -43,6 +43,8 @@ type Result struct {
 	RecoveryCodesLeft int
 	// AdminRecovery is true after signing in with an admin-generated code.
 	AdminRecovery bool
+	// TwoFactorDue is set when the user must set up 2FA by then (grace).
+	TwoFactorDue time.Time
 
 	// With the other statuses.
 	ChallengeToken string
@@ -246,6 +248,17 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 		}
 		return res, nil
 	case acc.Policy.Requires2FA(u.Role):
+		if due := acc.Policy.GraceDeadline(u.Role, u.CreatedAt); now.Before(due) {
+			// In the grace period: in, with a reminder of the deadline.
+			res, err := s.signedIn(ctx, acc, u, c, now, sessionProof{password: now})
+			if err != nil {
+				return nil, err
+			}
+			res.TwoFactorDue = due
+			s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
+				IP: c.IP, Details: map[string]string{"method": "password", "grace_until": due.UTC().Format(time.RFC3339)}})
+			return res, nil
+		}
 		// Required and none usable: set one up before any session exists.
 		res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeEnrollment, device, c, now)
 		if err != nil {

@@ -16,6 +16,9 @@ type Principal struct {
 	User      *deadbolt.User
 	Session   *deadbolt.Session
 	Challenge *deadbolt.Challenge
+	// Via is how an admin request without a session authenticated:
+	// ViaAPIToken or ViaPassword; empty with a session or challenge.
+	Via string
 }
 
 // touchEvery is how stale last-seen may get before a request writes it:

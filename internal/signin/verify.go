@@ -229,8 +229,12 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 			Details: map[string]string{"codes_left": strconv.Itoa(left)}}
 		if p.recovery.Admin() {
 			// An admin handed this code to a locked-out user: whoever else is
-			// signed in as them is no longer welcome.
+			// signed in as them is no longer welcome, and their lost factors
+			// go, so they set up 2FA again.
 			res.AdminRecovery = true
+			if err := s.store.DeleteFactors(ctx, acc.ID, u.ID); err != nil {
+				return nil, err
+			}
 			details["admin_recovery"] = "true"
 			ev.Details["generated_by"] = p.recovery.CreatedBy
 			n, err := s.store.DeleteSessions(ctx, acc.ID, u.ID, res.Session.ID)

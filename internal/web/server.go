@@ -31,6 +31,8 @@ type Options struct {
 	Outbox DevOutbox
 	// Delivery, when set, adds the message queue to /readyz.
 	Delivery DeliveryStatus
+	// PublicURL is where people reach the service, for links in emails.
+	PublicURL string
 	// Now is the clock for what the handlers show; default time.Now.
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -39,16 +41,17 @@ type Options struct {
 
 // Server is the HTTP handler of Deadbolt.
 type Server struct {
-	db       Pinger
-	signin   *signin.Service
-	outbox   DevOutbox
-	delivery DeliveryStatus
-	now      func() time.Time
-	log      *slog.Logger
-	mux      *http.ServeMux
-	handler  http.Handler
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	db        Pinger
+	signin    *signin.Service
+	outbox    DevOutbox
+	delivery  DeliveryStatus
+	publicURL string
+	now       func() time.Time
+	log       *slog.Logger
+	mux       *http.ServeMux
+	handler   http.Handler
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
 }
 
 // NewServer builds the handler and its routes.
@@ -62,7 +65,7 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{db: opts.DB, signin: opts.SignIn, outbox: opts.Outbox, delivery: opts.Delivery, now: opts.Now,
+	s := &Server{db: opts.DB, signin: opts.SignIn, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
 		log: opts.Logger, mux: http.NewServeMux()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
@@ -109,6 +112,25 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/me/password", s.authed(false, s.handlePassword))
 	m.Handle("POST /api/v1/me/step-up", s.authed(false, s.handleStepUp))
 	m.Handle("POST /api/v1/me/step-up/send", s.authed(false, s.handleStepUpSend))
+
+	a := "/api/v1/accounts/{account}"
+	m.Handle("GET "+a+"/users", s.admin(s.handleUsers))
+	m.Handle("POST "+a+"/users", s.admin(s.handleCreateUser))
+	m.Handle("GET "+a+"/users/{id}", s.admin(s.handleUser))
+	m.Handle("PATCH "+a+"/users/{id}", s.admin(s.handleUpdateUser))
+	m.Handle("DELETE "+a+"/users/{id}", s.admin(s.handleDeleteUser))
+	m.Handle("POST "+a+"/users/{id}/recovery-code", s.admin(s.handleAdminRecoveryCode))
+	m.Handle("DELETE "+a+"/users/{id}/factors", s.admin(s.handleResetFactors))
+	m.Handle("GET "+a+"/policy", s.admin(s.handlePolicy))
+	m.Handle("PUT "+a+"/policy", s.admin(s.handlePutPolicy))
+	m.Handle("GET "+a+"/reports/two-factor", s.admin(s.handleReport))
+	m.Handle("POST "+a+"/reports/two-factor/email", s.admin(s.handleEmailReport))
+	m.Handle("GET "+a+"/reports/two-factor/{report_id}", s.admin(s.handleSavedReport))
+	m.Handle("GET "+a+"/audit", s.admin(s.handleAudit))
+	m.Handle("POST "+a+"/api-tokens", s.admin(s.handleCreateAPIToken))
+	m.Handle("GET "+a+"/api-tokens", s.admin(s.handleAPITokens))
+	m.Handle("GET "+a+"/api-tokens/{id}", s.admin(s.handleAPIToken))
+	m.Handle("DELETE "+a+"/api-tokens/{id}", s.admin(s.handleRevokeAPIToken))
 }
 
 // ServeHTTP implements http.Handler.

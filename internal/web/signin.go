@@ -94,6 +94,11 @@ func resultJSON(res *signin.Result) map[string]any {
 		}
 		if res.AdminRecovery {
 			out["admin_recovery"] = true
+			out["warning"] = "You signed in with a recovery code from your admin: your other sessions have ended and your two-factor authentication was reset. Set it up again now."
+		}
+		if !res.TwoFactorDue.IsZero() {
+			out["two_factor_setup_due"] = ts(res.TwoFactorDue)
+			out["warning"] = "Your account requires two-factor authentication: set it up before " + res.TwoFactorDue.UTC().Format("2 January 2006") + " to keep signing in."
 		}
 		return out
 	}
