@@ -45,6 +45,9 @@ Usage:
   deadbolt migrate                   apply database migrations and exit
   deadbolt account create --slug S --name N --owner-email E [--owner-name N] --password-stdin
   deadbolt user create --account S --email E --name N --role owner|admin|agent|end_user [--sso] [--password-stdin]
+  deadbolt user reset-2fa --account S --email E
+  deadbolt report two-factor --account S [--format csv|json] [--all]
+  deadbolt audit --account S [--type T] [--user EMAIL|ID] [--since TIME] [--limit N]
   deadbolt version
 
 Every command takes the configuration flags; see "deadbolt serve -h".
@@ -69,6 +72,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAccountCreate(ctx, e, args[2:])
 	case cmd == "user create":
 		err = cmdUserCreate(ctx, e, args[2:])
+	case cmd == "user reset-2fa":
+		err = cmdResetTwoFactor(ctx, e, args[2:])
+	case cmd == "report two-factor":
+		err = cmdReport(ctx, e, args[2:])
+	case args[0] == "audit":
+		err = cmdAudit(ctx, e, args[1:])
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -17,7 +17,8 @@ type Principal struct {
 	Session   *deadbolt.Session
 	Challenge *deadbolt.Challenge
 	// Via is how an admin request without a session authenticated:
-	// ViaAPIToken or ViaPassword; empty with a session or challenge.
+	// ViaAPIToken or ViaPassword ("cli" for the command line); empty with a
+	// session or challenge.
 	Via string
 }
 

@@ -2,6 +2,9 @@ package signin
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -65,4 +68,62 @@ func (s *Service) OpenReport(ctx context.Context, p *Principal, id string) (*dea
 		return nil, deadbolt.Errorf(deadbolt.ENotFound, "This report link has expired: ask for a new one.")
 	}
 	return r, nil
+}
+
+// MarshalJSON is the API form of a user with their 2FA state.
+func (v *UserView) MarshalJSON() ([]byte, error) {
+	u := v.User
+	out := map[string]any{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role, "auth_source": u.AuthSource,
+		"created_at": jsonTime(u.CreatedAt), "phone": nil}
+	if u.Phone != "" {
+		out["phone"] = deadbolt.MaskAddress(deadbolt.ChannelSMS, u.Phone)
+	}
+	methods := []string{}
+	for _, m := range v.Methods {
+		methods = append(methods, string(m))
+	}
+	tf := map[string]any{"state": v.TwoFactorState(), "enabled": len(v.Methods) > 0, "required": v.Required,
+		"methods": methods, "default_method": nil, "grace_deadline": jsonTime(v.GraceDeadline),
+		"recovery_codes_left": v.RecoveryCodesLeft, "remembered_devices": v.RememberedDevices,
+		"last_second_factor_at": jsonTime(v.LastSecondFactorAt), "last_admin_action_at": jsonTime(v.LastAdminActionAt)}
+	if v.DefaultMethod != "" {
+		tf["default_method"] = v.DefaultMethod
+	}
+	out["two_factor"] = tf
+	return json.Marshal(out)
+}
+
+func jsonTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// ReportColumns are the CSV columns of the 2FA report.
+var ReportColumns = []string{"name", "email", "role", "auth_source", "two_factor", "required", "grace_deadline", "methods",
+	"default_method", "last_second_factor_at", "recovery_codes_left", "remembered_devices", "last_admin_action_at"}
+
+// ReportRow is the user's CSV row of the 2FA report.
+func (v *UserView) ReportRow() []string {
+	u := v.User
+	return []string{csvCell(u.Name), csvCell(u.Email), string(u.Role), string(u.AuthSource), v.TwoFactorState(),
+		strconv.FormatBool(v.Required), csvTime(v.GraceDeadline), MethodsText(v.Methods), string(v.DefaultMethod),
+		csvTime(v.LastSecondFactorAt), strconv.Itoa(v.RecoveryCodesLeft), strconv.Itoa(v.RememberedDevices), csvTime(v.LastAdminActionAt)}
+}
+
+// csvCell keeps a cell from being read as a formula by a spreadsheet: a
+// name such as "=HYPERLINK(...)" is data, not code.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func csvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -56,29 +56,6 @@ func (s *Server) adminPrincipal(r *http.Request) (*signin.Principal, error) {
 	return p, nil
 }
 
-// adminUserJSON is a user as the admin API shows them.
-func adminUserJSON(v *signin.UserView) map[string]any {
-	u := v.User
-	out := map[string]any{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role, "auth_source": u.AuthSource,
-		"created_at": ts(u.CreatedAt), "phone": nil}
-	if u.Phone != "" {
-		out["phone"] = deadbolt.MaskAddress(deadbolt.ChannelSMS, u.Phone)
-	}
-	methods := []string{}
-	for _, m := range v.Methods {
-		methods = append(methods, string(m))
-	}
-	tf := map[string]any{"state": v.TwoFactorState(), "enabled": len(v.Methods) > 0, "required": v.Required,
-		"methods": methods, "default_method": nil, "grace_deadline": ts(v.GraceDeadline),
-		"recovery_codes_left": v.RecoveryCodesLeft, "remembered_devices": v.RememberedDevices,
-		"last_second_factor_at": ts(v.LastSecondFactorAt), "last_admin_action_at": ts(v.LastAdminActionAt)}
-	if v.DefaultMethod != "" {
-		tf["default_method"] = v.DefaultMethod
-	}
-	out["two_factor"] = tf
-	return out
-}
-
 // streamList writes {"<key>": [...]} one element at a time, so a list of
 // 100,000 users is never held in memory.
 func streamList(w http.ResponseWriter, key string, each func(emit func(any) error) error) error {
@@ -137,7 +114,7 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request, p *signin.P
 	}
 	return streamList(w, "users", func(emit func(any) error) error {
 		return s.signin.Users(r.Context(), p.Account, signin.UserFilter{Roles: roles, TwoFactor: tf}, func(v *signin.UserView) error {
-			return emit(adminUserJSON(v))
+			return emit(v)
 		})
 	})
 }
@@ -164,7 +141,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *sig
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"user": adminUserJSON(v)})
+	writeJSON(w, http.StatusCreated, map[string]any{"user": v})
 	return nil
 }
 
@@ -173,7 +150,7 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, p *signin.Pr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": adminUserJSON(v)})
+	writeJSON(w, http.StatusOK, map[string]any{"user": v})
 	return nil
 }
 
@@ -243,33 +220,6 @@ func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request, p *sign
 	return nil
 }
 
-// reportColumns are the CSV columns of the 2FA report.
-var reportColumns = []string{"name", "email", "role", "auth_source", "two_factor", "required", "grace_deadline", "methods",
-	"default_method", "last_second_factor_at", "recovery_codes_left", "remembered_devices", "last_admin_action_at"}
-
-// csvCell keeps a cell from being read as a formula by a spreadsheet: a
-// name such as "=HYPERLINK(...)" is data, not code.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-func csvTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func reportRow(v *signin.UserView) []string {
-	u := v.User
-	return []string{csvCell(u.Name), csvCell(u.Email), string(u.Role), string(u.AuthSource), v.TwoFactorState(),
-		strconv.FormatBool(v.Required), csvTime(v.GraceDeadline), signin.MethodsText(v.Methods), string(v.DefaultMethod),
-		csvTime(v.LastSecondFactorAt), strconv.Itoa(v.RecoveryCodesLeft), strconv.Itoa(v.RememberedDevices), csvTime(v.LastAdminActionAt)}
-}
-
 // wantsCSV reports whether the client asked for CSV.
 func wantsCSV(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/csv") || r.URL.Query().Get("format") == "csv"
@@ -283,7 +233,7 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, p *signin.P
 	}
 	if !wantsCSV(r) {
 		return streamList(w, "users", func(emit func(any) error) error {
-			return s.signin.TwoFactorReport(r.Context(), p, all, "json", func(v *signin.UserView) error { return emit(adminUserJSON(v)) })
+			return s.signin.TwoFactorReport(r.Context(), p, all, "json", func(v *signin.UserView) error { return emit(v) })
 		})
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -293,10 +243,10 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, p *signin.P
 	header := false
 	err := s.signin.TwoFactorReport(r.Context(), p, all, "csv", func(v *signin.UserView) error {
 		if !header {
-			cw.Write(reportColumns)
+			cw.Write(signin.ReportColumns)
 			header = true
 		}
-		return cw.Write(reportRow(v))
+		return cw.Write(v.ReportRow())
 	})
 	if err != nil {
 		if !header {
@@ -306,7 +256,7 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, p *signin.P
 		panic(http.ErrAbortHandler)
 	}
 	if !header {
-		cw.Write(reportColumns)
+		cw.Write(signin.ReportColumns)
 	}
 	cw.Flush()
 	return cw.Error()
