@@ -73,6 +73,9 @@ type FactorStore interface {
 	DeleteFactor(ctx context.Context, accountID, userID, id string) error
 	// DeleteFactors removes all of a user's factors and recovery codes.
 	DeleteFactors(ctx context.Context, accountID, userID string) error
+	// MarkFactorUsed records that a factor's code signed someone in (for
+	// SMS and email; TOTP records it with its step). ENotFound.
+	MarkFactorUsed(ctx context.Context, accountID, id string, now time.Time) error
 	// UseTOTPStep records that the factor accepted the TOTP time step and
 	// marks it used. EConflict if the step, or a later one, was already used:
 	// a code is accepted once, even across processes.

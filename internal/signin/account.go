@@ -97,7 +97,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if len(next) > maxPasswordBytes {
 		return deadbolt.Invalid("new_password", "The password is too long.")
 	}
-	key := passwordKey(p.User.Email)
+	key := sessionPasswordKey(p.Session.ID)
 	failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Password changes are paused for a while.")
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 		if len(pw) > maxPasswordBytes {
 			return deadbolt.Invalid("password", "The password is too long.")
 		}
-		key := passwordKey(p.User.Email)
+		key := sessionPasswordKey(p.Session.ID)
 		failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Confirming is paused for a while.")
 		if err != nil {
 			return err

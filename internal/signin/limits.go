@@ -11,7 +11,12 @@ import (
 func passwordKey(email string) string          { return "pw:" + email }
 func secondFactorKey(userID string) string     { return "2fa:" + userID }
 func devicePasswordKey(deviceID string) string { return "pw-dev:" + deviceID }
-func ipKey(ip string) string                   { return "pw-ip:" + ip }
+
+// sessionPasswordKey counts wrong passwords typed on a signed-in session
+// (password change, step-up) apart from the email's: the session holder is
+// throttled, and nobody else can pause them by failing with their email.
+func sessionPasswordKey(sessionID string) string { return "pw-sess:" + sessionID }
+func ipKey(ip string) string                     { return "pw-ip:" + ip }
 
 // checkBackoff returns rate_limited while the wait after the counter's
 // consecutive failures runs. It is checked before the answer is looked at,

@@ -20,6 +20,10 @@ const (
 	purposeStepUp                 // confirming a sensitive action
 )
 
+// purposeNames name purposes in the audit log.
+var purposeNames = map[purpose]string{purposeSignIn: "sign_in", purposeConfirm: "confirm_factor", purposeDevice: "device_verification",
+	purposeStepUp: "step_up"}
+
 // texts are the message words per purpose. Every message says what the
 // code is for, how long it lasts, and what to do if you did not ask for it.
 var texts = map[purpose]struct{ subject, lead, unasked string }{

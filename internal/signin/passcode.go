@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"strconv"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -23,7 +22,7 @@ type SendLimits struct {
 	// Per hour, per user and channel.
 	SMSPerUser, EmailPerUser int
 	// Per hour, per destination (phone number or address), all accounts.
-	PerDestination int
+	SMSPerDestination, EmailPerDestination int
 	// Per hour, per account and channel.
 	SMSPerAccount, EmailPerAccount int
 }
@@ -38,8 +37,11 @@ func (l SendLimits) withDefaults() SendLimits {
 	if l.EmailPerUser == 0 {
 		l.EmailPerUser = 20
 	}
-	if l.PerDestination == 0 {
-		l.PerDestination = 10
+	if l.SMSPerDestination == 0 {
+		l.SMSPerDestination = 10
+	}
+	if l.EmailPerDestination == 0 {
+		l.EmailPerDestination = 20
 	}
 	if l.SMSPerAccount == 0 {
 		l.SMSPerAccount = 500
@@ -94,9 +96,9 @@ func (s *Service) sendCode(ctx context.Context, r sendRequest, now time.Time) (*
 			}
 		}
 	}
-	perUser, perAccount := s.sends.SMSPerUser, s.sends.SMSPerAccount
+	perUser, perDest, perAccount := s.sends.SMSPerUser, s.sends.SMSPerDestination, s.sends.SMSPerAccount
 	if r.channel == deadbolt.ChannelEmail {
-		perUser, perAccount = s.sends.EmailPerUser, s.sends.EmailPerAccount
+		perUser, perDest, perAccount = s.sends.EmailPerUser, s.sends.EmailPerDestination, s.sends.EmailPerAccount
 	}
 	ch := string(r.channel)
 	// The destination is counted by a keyed hash: a counter key must not
@@ -108,7 +110,7 @@ func (s *Service) sendCode(ctx context.Context, r sendRequest, now time.Time) (*
 		what               string
 	}{
 		{r.acc.ID, "send:" + ch + ":user:" + r.user.ID, "user", perUser, "You have asked for many codes."},
-		{"", "send:" + ch + ":to:" + dest, "destination", s.sends.PerDestination, "Many codes went to this destination."},
+		{"", "send:" + ch + ":to:" + dest, "destination", perDest, "Many codes went to this destination."},
 		{r.acc.ID, "send:" + ch + ":account", "account", perAccount, "Your account has sent many codes."},
 	} {
 		cnt, err := s.store.HitCounter(ctx, c.account, c.key, time.Hour, now)
@@ -136,7 +138,7 @@ func (s *Service) sendCode(ctx context.Context, r sendRequest, now time.Time) (*
 	s.notify()
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: r.acc.ID, Type: deadbolt.AuditMessageQueued, SubjectID: r.user.ID, Time: now,
 		Details: map[string]string{"channel": ch, "message_id": m.ID, "passcode_id": p.ID, "to": m.MaskedTo(),
-			"purpose": strconv.Itoa(int(r.purpose))}})
+			"purpose": purposeNames[r.purpose]}})
 	return &Sent{To: m.MaskedTo(), ExpiresAt: p.ExpiresAt}, nil
 }
 

@@ -26,10 +26,13 @@ func (s *Service) startDeviceVerification(ctx context.Context, acc *deadbolt.Acc
 	}
 	res.Status, res.Methods = StatusDeviceVerification, []string{string(deadbolt.FactorEmail)}
 	snt, err := s.sendDeviceCode(ctx, acc, u, res.Challenge.ID, now)
-	if err != nil {
+	if err == nil {
+		res.SentTo = snt.To
+	} else if !deadbolt.IsCode(err, deadbolt.ERateLimited) {
 		return nil, err
 	}
-	res.SentTo = snt.To
+	// Refused by the send limits, the challenge still stands, without
+	// sent_to: the user can ask again (POST /signin/send) once allowed.
 	return res, nil
 }
 
@@ -53,19 +56,23 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 	if err != nil {
 		return nil, err
 	}
-	if res != passcodeOK {
-		snt, sendErr := s.sendDeviceCode(ctx, acc, u, ch.ID, now)
-		if res == passcodeExpired {
-			if sendErr != nil {
-				return nil, sendErr
-			}
-			return nil, codeExpired(snt)
+	if res == passcodeExpired {
+		snt, err := s.sendDeviceCode(ctx, acc, u, ch.ID, now)
+		if err != nil {
+			return nil, err
 		}
+		return nil, codeExpired(snt)
+	}
+	if res != passcodeOK {
 		err := s.wrongCode(ctx, acc, u, ch, method, "wrong_device_code", c, now)
+		// A new code goes out only while the challenge lives: after the
+		// fifth wrong code it would be wasted, and count against limits.
 		var e *deadbolt.Error
-		if sendErr == nil && errors.As(err, &e) && e.Code == deadbolt.EInvalidCode {
-			e.Message = "That code is not right. We sent you a new one to " + snt.To + "."
-			e.Details["new_code_sent"], e.Details["sent_to"] = true, snt.To
+		if errors.As(err, &e) && e.Code == deadbolt.EInvalidCode && e.Details["attempts_left"] != 0 {
+			if snt, sendErr := s.sendDeviceCode(ctx, acc, u, ch.ID, now); sendErr == nil {
+				e.Message = "That code is not right. We sent you a new one to " + snt.To + "."
+				e.Details["new_code_sent"], e.Details["sent_to"] = true, snt.To
+			}
 		}
 		return nil, err
 	}

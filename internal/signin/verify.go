@@ -67,6 +67,11 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 		case res == passcodeWrong:
 			return p, "wrong_code", nil
 		}
+		if p.factor != nil {
+			if err := s.store.MarkFactorUsed(ctx, acc.ID, p.factor.ID, now); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+				return p, "", err
+			}
+		}
 		return p, "", nil
 	case string(deadbolt.FactorTOTP):
 		c, ok := totp.Normalize(code)

@@ -164,6 +164,15 @@ func (s *DB) DeleteFactors(ctx context.Context, accountID, userID string) error 
 	})
 }
 
+// MarkFactorUsed records the factor's latest use.
+func (s *DB) MarkFactorUsed(ctx context.Context, accountID, id string, now time.Time) error {
+	res, err := s.exec(ctx, s.db, `UPDATE factors SET last_used_at = ? WHERE account_id = ? AND id = ?`, micros(now), accountID, id)
+	if err != nil {
+		return err
+	}
+	return checkOne(res, deadbolt.ENotFound, "Factor")
+}
+
 // UseTOTPStep records the accepted time step. The conditional update is the
 // replay protection: it succeeds only if no step at or after this one was
 // accepted before, so a code works once, and an older code cannot follow a

@@ -344,6 +344,13 @@ func testTOTPStep(t *testing.T, s Store) {
 		t.Errorf("LastUsedAt = %v, want %v", got.LastUsedAt, base)
 	}
 	wantCode(t, "UseTOTPStep(unknown factor)", s.UseTOTPStep(ctx, u.AccountID, "nope", 1, base), deadbolt.ENotFound)
+	if err := s.MarkFactorUsed(ctx, u.AccountID, f.ID, base.Add(time.Hour)); err != nil {
+		t.Fatalf("MarkFactorUsed = %v", err)
+	}
+	if got, _ := s.FindFactor(ctx, u.AccountID, f.ID); !got.LastUsedAt.Equal(base.Add(time.Hour)) {
+		t.Errorf("LastUsedAt after MarkFactorUsed = %v", got.LastUsedAt)
+	}
+	wantCode(t, "MarkFactorUsed(unknown)", s.MarkFactorUsed(ctx, u.AccountID, "nope", base), deadbolt.ENotFound)
 	// Each factor has its own steps.
 	g := mustFactor(t, s, u, deadbolt.FactorTOTP, true)
 	wantCode(t, "UseTOTPStep(other factor, same step)", s.UseTOTPStep(ctx, u.AccountID, g.ID, 103, base), "")
