@@ -132,7 +132,7 @@ func TestPolicyValidate(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := p.AllowedMethods, []deadbolt.FactorKind{"email", "totp"}; !slices.Equal(got, want) {
+	if got, want := p.AllowedMethods, []deadbolt.FactorKind{"totp", "email"}; !slices.Equal(got, want) {
 		t.Errorf("AllowedMethods = %v, want %v", got, want)
 	}
 	if got, want := p.SMSBlockedCountries, []string{"IN", "NG"}; !slices.Equal(got, want) {

@@ -68,8 +68,14 @@ func (p *Policy) Validate() error {
 			return Invalid("allowed_methods", "allowed_methods: unknown method %q.", string(k))
 		}
 	}
-	slices.Sort(p.AllowedMethods)
-	p.AllowedMethods = slices.Compact(p.AllowedMethods)
+	// Canonical order, the strongest first, without repeats.
+	var methods []FactorKind
+	for _, k := range []FactorKind{FactorTOTP, FactorSMS, FactorEmail} {
+		if slices.Contains(p.AllowedMethods, k) {
+			methods = append(methods, k)
+		}
+	}
+	p.AllowedMethods = methods
 	if p.StrongMethodsOnly && !slices.ContainsFunc(p.AllowedMethods, FactorKind.Strong) {
 		return Invalid("allowed_methods", "strong_methods_only needs a strong method (totp) in allowed_methods.")
 	}

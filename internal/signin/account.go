@@ -240,6 +240,14 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 	if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
 		return err
 	}
+	if pr.recovery != nil && pr.recovery.Admin() {
+		// An admin's code means the user lost their factors: it has the
+		// same effect wherever it is used.
+		if err := s.resetTwoFactor(ctx, p.Account, p.User, nil, "admin_recovery_code"); err != nil {
+			return err
+		}
+		return deadbolt.Errorf(deadbolt.EUnauthorized, "That was a recovery code from your admin: your two-factor authentication is reset and your sessions have ended. Sign in again and set it up.")
+	}
 	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, noTime); err != nil {
 		return err
 	}

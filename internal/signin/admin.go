@@ -453,13 +453,13 @@ func (s *Service) SetPolicy(ctx context.Context, p *Principal, next deadbolt.Pol
 	if next.Require2FATeamMembers {
 		next.TeamMembersRequiredSince = prev.TeamMembersRequiredSince
 		if !prev.Require2FATeamMembers || next.TeamMembersRequiredSince.IsZero() {
-			next.TeamMembersRequiredSince = now.UTC()
+			next.TeamMembersRequiredSince = now.UTC().Truncate(time.Second)
 		}
 	}
 	if next.Require2FAEndUsers {
 		next.EndUsersRequiredSince = prev.EndUsersRequiredSince
 		if !prev.Require2FAEndUsers || next.EndUsersRequiredSince.IsZero() {
-			next.EndUsersRequiredSince = now.UTC()
+			next.EndUsersRequiredSince = now.UTC().Truncate(time.Second)
 		}
 	}
 	if next.Require2FATeamMembers && !prev.Require2FATeamMembers {
@@ -508,7 +508,13 @@ func (s *Service) Events(ctx context.Context, acc *deadbolt.Account, f deadbolt.
 }
 
 // CreateAPIToken makes a token that acts as the admin; it is shown once.
+//
+// It is a step-up action: a token acts without step-up, so minting one on
+// a stale session must not be a way around it.
 func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, description string) (string, *deadbolt.APIToken, error) {
+	if err := s.adminStepUp(ctx, p); err != nil {
+		return "", nil, err
+	}
 	description = strings.TrimSpace(description)
 	if len(description) > 200 {
 		return "", nil, deadbolt.Invalid("description", "The description is at most 200 characters.")

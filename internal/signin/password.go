@@ -249,7 +249,12 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 		return res, nil
 	case acc.Policy.Requires2FA(u.Role):
 		if due := acc.Policy.GraceDeadline(u.Role, u.CreatedAt); now.Before(due) {
-			// In the grace period: in, with a reminder of the deadline.
+			// In the grace period: in, with a reminder of the deadline, but
+			// no weaker than without the requirement: a new device is
+			// verified first.
+			if needsDeviceVerification(u, device) {
+				return s.startDeviceVerification(ctx, acc, u, c, now)
+			}
 			res, err := s.signedIn(ctx, acc, u, c, now, sessionProof{password: now})
 			if err != nil {
 				return nil, err

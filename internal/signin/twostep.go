@@ -99,6 +99,9 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 		return nil, err
 	}
 	out.DeviceToken = token
+	if due := acc.Policy.GraceDeadline(u.Role, u.CreatedAt); now.Before(due) {
+		out.TwoFactorDue = due
+	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditDeviceVerified, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 		Details: map[string]string{"device_id": d.ID, "device": d.Name}})
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,

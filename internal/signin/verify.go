@@ -229,6 +229,9 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 		if err != nil {
 			return nil, err
 		}
+		if p.recovery.Admin() {
+			left = 0 // the reset below removes the rest
+		}
 		res.RecoveryCodesLeft = left
 		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditRecoveryUsed, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 			Details: map[string]string{"codes_left": strconv.Itoa(left)}}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -80,16 +81,25 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil || mt != "application/json" {
 		return deadbolt.Errorf(deadbolt.EUnsupportedMediaType, "Send the body as JSON with Content-Type: application/json.")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return decodeError(err)
+	}
+	// One JSON object: null, arrays and strings are no request, even where
+	// decoding them would quietly leave the defaults (a PUT of null must
+	// not reset a policy).
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		if len(trimmed) == 0 {
+			return deadbolt.Invalid("", "The body is empty: send a JSON object.")
+		}
+		return deadbolt.Invalid("", "The body must be a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err)
-		}
 		return deadbolt.Invalid("", "The body must hold one JSON object and nothing after it.")
 	}
 	return nil

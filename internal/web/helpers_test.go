@@ -76,24 +76,27 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fn(t, newEnv(t, db.Open(t, keys), keys))
+			clk := newClock()
+			fn(t, newEnvClock(t, db.OpenAt(t, keys, clk.Now), keys, "", clk))
 		})
 	}
 }
 
-func newEnv(t *testing.T, db *store.DB, keys *secret.Keyring) *env {
-	t.Helper()
-	return newEnvSMTP(t, db, keys, "")
-}
+// newClock is a test clock at a fixed instant in the middle of a TOTP step.
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 9, 0, 10, 0, time.UTC)} }
 
 // newEnvSMTP is newEnv with email going to the SMTP server at smtpAddr
 // (which the test runs itself, or not) instead of one of its own.
 func newEnvSMTP(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr string) *env {
 	t.Helper()
+	return newEnvClock(t, db, keys, smtpAddr, newClock())
+}
+
+// newEnvClock is newEnvSMTP on a given clock (the store's, too, ideally).
+func newEnvClock(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr string, clk *clock) *env {
+	t.Helper()
 	// Small Argon2id parameters: the tests are about the flow, not the hash.
 	hasher := password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1})
-	// A fixed instant in the middle of a TOTP step.
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 10, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	in := newInbox()
 	if smtpAddr == "" {

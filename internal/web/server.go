@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deadbolt/deadbolt/internal/signin"
@@ -46,6 +47,7 @@ type Server struct {
 	outbox    DevOutbox
 	delivery  DeliveryStatus
 	publicURL string
+	secure    bool // served over HTTPS: __Host- cookies, Secure
 	now       func() time.Time
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -66,7 +68,7 @@ func NewServer(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{db: opts.DB, signin: opts.SignIn, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
-		log: opts.Logger, mux: http.NewServeMux()}
+		log: opts.Logger, mux: http.NewServeMux(), secure: strings.HasPrefix(opts.PublicURL, "https://")}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"route", "status"})
@@ -84,6 +86,9 @@ func NewServer(opts Options) *Server {
 	}
 	if s.outbox != nil {
 		s.mux.HandleFunc("GET /dev/outbox", s.handleOutbox)
+	}
+	if s.signin != nil {
+		s.pageRoutes()
 	}
 	s.handler = s.recoverer(s.instrument(jsonErrors(s.mux)))
 	return s

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deadbolt/deadbolt/internal/secret"
 	"github.com/deadbolt/deadbolt/internal/store"
@@ -18,9 +19,13 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // OpenSQLite opens a migrated SQLite store in a temporary directory.
-func OpenSQLite(tb testing.TB, sealer store.Sealer) *store.DB {
+func OpenSQLite(tb testing.TB, sealer store.Sealer) *store.DB { return OpenSQLiteAt(tb, sealer, nil) }
+
+// OpenSQLiteAt is OpenSQLite with the store's clock (nil: time.Now), so
+// that the times the store sets agree with a test's injected time.
+func OpenSQLiteAt(tb testing.TB, sealer store.Sealer, now func() time.Time) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "deadbolt.db"), store.Options{Sealer: sealer, Logger: quiet})
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "deadbolt.db"), store.Options{Sealer: sealer, Logger: quiet, Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -35,6 +40,11 @@ func OpenSQLite(tb testing.TB, sealer store.Sealer) *store.DB {
 // dropped when the test ends, so tests run in parallel without meeting. It
 // skips (or fails, see PostgresURL) without DEADBOLT_TEST_POSTGRES.
 func OpenPostgres(tb testing.TB, sealer store.Sealer) *store.DB {
+	return OpenPostgresAt(tb, sealer, nil)
+}
+
+// OpenPostgresAt is OpenPostgres with the store's clock (nil: time.Now).
+func OpenPostgresAt(tb testing.TB, sealer store.Sealer, now func() time.Time) *store.DB {
 	tb.Helper()
 	url := PostgresURL(tb)
 	ctx := context.Background()
@@ -55,7 +65,7 @@ func OpenPostgres(tb testing.TB, sealer store.Sealer) *store.DB {
 		defer a.Close()
 		a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 	})
-	db, err := store.Open(ctx, WithSearchPath(url, schema), store.Options{Sealer: sealer, Logger: quiet})
+	db, err := store.Open(ctx, WithSearchPath(url, schema), store.Options{Sealer: sealer, Logger: quiet, Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,6 +88,7 @@ func WithSearchPath(url, schema string) string {
 // Databases are the openers of both databases, by name, for tests that run
 // once on each.
 var Databases = []struct {
-	Name string
-	Open func(testing.TB, store.Sealer) *store.DB
-}{{"sqlite", OpenSQLite}, {"postgres", OpenPostgres}}
+	Name   string
+	Open   func(testing.TB, store.Sealer) *store.DB
+	OpenAt func(testing.TB, store.Sealer, func() time.Time) *store.DB
+}{{"sqlite", OpenSQLite, OpenSQLiteAt}, {"postgres", OpenPostgres, OpenPostgresAt}}
