@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"encoding/base32"
 	"context"
 	"encoding/json"
 	"io"
@@ -415,4 +416,9 @@ func (e *env) challenge(email, pw string, headers ...string) string {
 		e.t.Fatalf("sign in %s = %d %s, want second_factor_required", email, r.status, r.raw)
 	}
 	return r.str("challenge_token")
+}
+
+// base32NoPad decodes an authenticator key as apps take it.
+func base32NoPad(s string) ([]byte, error) {
+	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(s))
 }

@@ -240,7 +240,7 @@ func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, slug string, 
 		// The challenge token lives in a cookie, never in the URL.
 		s.setCookie(w, "challenge", res.ChallengeToken, deadbolt.ChallengeTTL)
 		if res.SentTo != "" {
-			s.setCookie(w, "sent", res.SentTo, deadbolt.ChallengeTTL)
+			s.setCookie(w, "sent", url.QueryEscape(res.SentTo), deadbolt.ChallengeTTL)
 		}
 		redirect(w, r, slugPath(slug, "/signin/verify"), "")
 	}
@@ -269,7 +269,8 @@ func (s *Server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		method = cv.DefaultMethod
 	}
 	d := s.base(r, slug, cv.Account.Name)
-	d["Purpose"], d["Method"], d["RememberDays"], d["SentTo"] = string(cv.Purpose), method, cv.RememberDays, s.cookie(r, "sent")
+	sentTo, _ := url.QueryUnescape(s.cookie(r, "sent"))
+	d["Purpose"], d["Method"], d["RememberDays"], d["SentTo"] = string(cv.Purpose), method, cv.RememberDays, sentTo
 	var others []string
 	for _, m := range cv.Methods {
 		if m != method {
@@ -311,7 +312,7 @@ func (s *Server) pageSend(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err, slugPath(slug, "/signin/verify"))
 		return
 	}
-	s.setCookie(w, "sent", snt.To, deadbolt.ChallengeTTL)
+	s.setCookie(w, "sent", url.QueryEscape(snt.To), deadbolt.ChallengeTTL)
 	http.Redirect(w, r, slugPath(slug, "/signin/verify?method="+url.QueryEscape(method)), http.StatusSeeOther)
 }
 
@@ -651,6 +652,10 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
 	d["AllMethods"] = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail}
 	if r.Method == http.MethodGet {
 		s.render(w, r, 200, "admin", d)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.pageError(w, r, deadbolt.Invalid("", "The form could not be read."), slugPath(p.Account.Slug, "/admin"))
 		return
 	}
 	next := deadbolt.DefaultPolicy()
