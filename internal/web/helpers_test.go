@@ -2,8 +2,8 @@ package web_test
 
 import (
 	"bytes"
-	"encoding/base32"
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"io"
 	"log/slog"
