@@ -54,6 +54,8 @@ const (
 	AuditAPITokenCreated      = "api_token.created"
 	AuditAPITokenRevoked      = "api_token.revoked"
 	AuditAPIAuthRefused       = "api_auth.refused"
+	AuditUserInvited          = "user.invited"
+	AuditInvitationAccepted   = "user.invitation_accepted"
 )
 
 // AuditFilter selects audit events. Zero fields select everything.

@@ -125,6 +125,8 @@ type createUserRequest struct {
 	Role       string `json:"role"`
 	Password   string `json:"password"`
 	AuthSource string `json:"auth_source"`
+	// Invite emails the user an invitation to choose their password.
+	Invite bool `json:"invite"`
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
@@ -132,16 +134,49 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *sig
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	if req.Invite && (req.Password != "" || req.AuthSource == string(deadbolt.AuthSSO)) {
+		return deadbolt.Invalid("invite", "An invitation is for a user who will choose their own password: leave out password and auth_source sso.")
+	}
 	u, err := s.signin.CreateUser(r.Context(), p, signin.NewUser{Email: req.Email, Name: req.Name, Role: deadbolt.Role(req.Role),
 		Password: req.Password, AuthSource: deadbolt.AuthSource(req.AuthSource)})
 	if err != nil {
 		return err
 	}
+	out := map[string]any{}
+	if req.Invite {
+		to, err := s.signin.Invite(r.Context(), p, u, s.publicURL)
+		if err != nil {
+			return err
+		}
+		out["invitation_sent_to"] = to
+	}
 	v, err := s.signin.User(r.Context(), p, u.ID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"user": v})
+	out["user"] = v
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+type invitationRequest struct {
+	Email    string `json:"email"`
+	Code     string `json:"code"`
+	Password string `json:"password"`
+}
+
+func (s *Server) handleAcceptInvitation(w http.ResponseWriter, r *http.Request) error {
+	var req invitationRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Code == "" {
+		return deadbolt.Invalid("code", "code is required.")
+	}
+	if err := s.signin.AcceptInvitation(r.Context(), r.PathValue("account"), req.Email, req.Code, req.Password, client(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -131,6 +131,7 @@ var notices = map[string]string{
 	"reset":       "Two-factor authentication is reset for this person, and they have been told.",
 	"emailed":     "The report is on its way to your email. The link works for 24 hours.",
 	"signedout":   "You have signed out.",
+	"invited":     "Your password is set. Sign in with it now.",
 	"expired":     "That sign-in expired. Start again.",
 	"recovery":    "You signed in with a recovery code from your admin: set up two-factor authentication again now.",
 	"sessionover": "Your session has ended. Sign in again.",
@@ -314,6 +315,27 @@ func (s *Server) pageSend(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, "sent", url.QueryEscape(snt.To), deadbolt.ChallengeTTL)
 	http.Redirect(w, r, slugPath(slug, "/signin/verify?method="+url.QueryEscape(method)), http.StatusSeeOther)
+}
+
+func (s *Server) pageInvitation(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("account")
+	acc, err := s.signin.Account(r.Context(), slug)
+	if err != nil {
+		s.pageError(w, r, err, "/")
+		return
+	}
+	d := s.base(r, slug, acc.Name)
+	if r.Method == http.MethodGet {
+		s.render(w, r, 200, "invitation", d)
+		return
+	}
+	email := r.PostFormValue("email")
+	if err := s.signin.AcceptInvitation(r.Context(), slug, email, r.PostFormValue("code"), r.PostFormValue("password"), client(r)); err != nil {
+		d["Error"], d["Email"] = errorText(err), email
+		s.render(w, r, Status(deadbolt.ErrorCode(err)), "invitation", d)
+		return
+	}
+	redirect(w, r, slugPath(slug, "/signin"), "invited")
 }
 
 func (s *Server) pageSignOut(w http.ResponseWriter, r *http.Request) {
@@ -863,6 +885,8 @@ func (s *Server) pageRoutes() {
 	pm.HandleFunc("POST "+a+"/signin/verify", s.pageVerify)
 	pm.HandleFunc("POST "+a+"/signin/send", s.pageSend)
 	pm.HandleFunc("POST "+a+"/signout", s.pageSignOut)
+	pm.HandleFunc("GET "+a+"/invitation", s.pageInvitation)
+	pm.HandleFunc("POST "+a+"/invitation", s.pageInvitation)
 	pm.HandleFunc("GET "+a+"/security", s.pageSecurity)
 	pm.HandleFunc("GET "+a+"/security/setup", s.pageSetup)
 	pm.HandleFunc("POST "+a+"/security/setup", s.pageSetup)

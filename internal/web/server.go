@@ -100,6 +100,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/accounts/{account}/signin", s.api(s.handleSignIn))
 	m.Handle("POST /api/v1/signin/verify", s.api(s.handleVerify))
 	m.Handle("POST /api/v1/signin/send", s.api(s.handleSend))
+	m.Handle("POST /api/v1/accounts/{account}/invitation", s.api(s.handleAcceptInvitation))
 	m.Handle("POST /api/v1/signout", s.authed(false, s.handleSignOut))
 
 	m.Handle("GET /api/v1/me", s.authed(false, s.handleMe))
