@@ -147,6 +147,11 @@ type ChallengeStore interface {
 	// ConsumeChallenge marks the challenge used. ENotFound if it is used,
 	// expired at now, or has max attempts: of racing callers, one wins.
 	ConsumeChallenge(ctx context.Context, accountID, id string, max int, now time.Time) error
+	// CompleteChallenge ends a sign-in in one transaction: it consumes the
+	// challenge (as ConsumeChallenge), stores the new session (filling in
+	// its id) and records the events. ENotFound, and nothing stored, if the
+	// challenge cannot be consumed.
+	CompleteChallenge(ctx context.Context, accountID, challengeID string, max int, now time.Time, s *Session, events []*AuditEvent) error
 	// DeleteExpiredChallenges removes challenges that expired before now.
 	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
 }

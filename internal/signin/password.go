@@ -333,13 +333,19 @@ type sessionProof struct {
 	deviceID               string
 }
 
-// signedIn makes a session under the account's policy.
-func (s *Service) signedIn(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time, p sessionProof) (*Result, error) {
+// newSession prepares a session under the account's policy; the caller
+// stores it.
+func (s *Service) newSession(acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time, p sessionProof) (string, *deadbolt.Session) {
 	token := secret.NewToken(PrefixSession)
-	sess := &deadbolt.Session{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token),
+	return token, &deadbolt.Session{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token),
 		IdleTimeout: acc.Policy.SessionIdle(), ExpiresAt: now.Add(acc.Policy.SessionMax()),
 		PasswordAt: p.password, SecondFactorAt: p.secondFactor, DeviceID: p.deviceID,
 		IP: c.IP, UserAgent: truncate(c.UserAgent, 256), CreatedAt: now, LastSeenAt: now}
+}
+
+// signedIn makes and stores a session.
+func (s *Service) signedIn(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time, p sessionProof) (*Result, error) {
+	token, sess := s.newSession(acc, u, c, now, p)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}

@@ -171,17 +171,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	if cause != "" {
 		return nil, s.wrongCode(ctx, acc, u, ch, method, cause, c, now)
 	}
-	// Of racing right answers, one consumes the challenge; the others find
-	// it gone. (A TOTP step or recovery code they used stays used.)
-	if err := s.store.ConsumeChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
-		return nil, errChallengeExpired
-	} else if err != nil {
-		return nil, err
-	}
-	if err := s.resetIf(ctx, acc.ID, secondFactorKey(u.ID), failures); err != nil {
-		return nil, err
-	}
-	return s.completeSecondFactor(ctx, acc, u, ch, p, remember, c, now)
+	return s.completeSecondFactor(ctx, acc, u, ch, p, remember, failures, c, now)
 }
 
 // wrongCode counts a wrong code against the challenge and the user.
@@ -203,7 +193,7 @@ func (s *Service) wrongCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 // completeSecondFactor makes the session after a proven second factor, and
 // remembers the device if asked and allowed.
 func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge,
-	p proof, remember bool, c Client, now time.Time) (*Result, error) {
+	p proof, remember bool, failures int, c Client, now time.Time) (*Result, error) {
 	var deviceToken string
 	var deviceID string
 	if days := acc.Policy.RememberDevice(u.Role); remember && days > 0 {
@@ -215,15 +205,29 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 	} else if ch.DeviceID != "" {
 		deviceID = ch.DeviceID
 	}
-	res, err := s.signedIn(ctx, acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, deviceID: deviceID})
-	if err != nil {
-		return nil, err
-	}
-	res.DeviceToken = deviceToken
 	details := map[string]string{"method": p.method}
 	if p.factor != nil {
 		details["factor_id"] = p.factor.ID
 	}
+	if p.recovery != nil && p.recovery.Admin() {
+		details["admin_recovery"] = "true"
+	}
+	// Consuming the challenge, making the session and auditing the sign-in
+	// are one transaction. Of racing right answers, one consumes the
+	// challenge; the others find it gone (a TOTP step or recovery code
+	// they used stays used).
+	token, sess := s.newSession(acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, deviceID: deviceID})
+	ev := &deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
+		Time: now, Details: details}
+	if err := s.store.CompleteChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts, now, sess, []*deadbolt.AuditEvent{ev}); deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, errChallengeExpired
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.resetIf(ctx, acc.ID, secondFactorKey(u.ID), failures); err != nil {
+		return nil, err
+	}
+	res := &Result{Status: StatusSignedIn, Account: acc, User: u, SessionToken: token, Session: sess, RecoveryCodesLeft: -1, DeviceToken: deviceToken}
 	if p.recovery != nil {
 		left, err := s.store.CountRecoveryCodes(ctx, acc.ID, u.ID)
 		if err != nil {
@@ -233,7 +237,7 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 			left = 0 // the reset below removes the rest
 		}
 		res.RecoveryCodesLeft = left
-		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditRecoveryUsed, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
+		rev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditRecoveryUsed, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 			Details: map[string]string{"codes_left": strconv.Itoa(left)}}
 		if p.recovery.Admin() {
 			// An admin handed this code to a locked-out user: whoever else is
@@ -243,8 +247,7 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 			if err := s.store.DeleteFactors(ctx, acc.ID, u.ID); err != nil {
 				return nil, err
 			}
-			details["admin_recovery"] = "true"
-			ev.Details["generated_by"] = p.recovery.CreatedBy
+			rev.Details["generated_by"] = p.recovery.CreatedBy
 			n, err := s.store.DeleteSessions(ctx, acc.ID, u.ID, res.Session.ID)
 			if err != nil {
 				return nil, err
@@ -254,12 +257,10 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 				return nil, err
 			}
 			res.DeviceToken = ""
-			ev.Details["sessions_ended"], ev.Details["devices_forgotten"] = strconv.Itoa(n), strconv.Itoa(d)
+			rev.Details["sessions_ended"], rev.Details["devices_forgotten"] = strconv.Itoa(n), strconv.Itoa(d)
 		}
-		s.audit(ctx, ev)
+		s.audit(ctx, rev)
 	}
-	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
-		IP: c.IP, Details: details})
 	return res, nil
 }
 

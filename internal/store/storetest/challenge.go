@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,6 +66,43 @@ func testChallenges(t *testing.T, s Store) {
 	n, err := s.DeleteExpiredChallenges(ctx, base.Add(deadbolt.ChallengeTTL+time.Second))
 	if err != nil || n != 3 {
 		t.Errorf("DeleteExpiredChallenges = %d, %v; want 3", n, err)
+	}
+}
+
+func testCompleteChallenge(t *testing.T, s Store) {
+	_, u := mustAccount(t, s, "acme")
+	c := mustChallenge(t, s, u, "to-complete")
+	mk := func(hash string) *deadbolt.Session {
+		return &deadbolt.Session{AccountID: u.AccountID, UserID: u.ID, TokenHash: []byte(hash), IdleTimeout: time.Hour,
+			ExpiresAt: base.Add(time.Hour), SecondFactorAt: base, CreatedAt: base}
+	}
+	sess := mk("complete-session")
+	ev := &deadbolt.AuditEvent{AccountID: u.AccountID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
+		Details: map[string]string{"method": "totp"}}
+	if err := s.CompleteChallenge(ctx, u.AccountID, c.ID, 5, base, sess, []*deadbolt.AuditEvent{ev}); err != nil {
+		t.Fatalf("CompleteChallenge = %v", err)
+	}
+	if sess.ID == "" || ev.ID == "" {
+		t.Errorf("ids not filled in: session %q event %q", sess.ID, ev.ID)
+	}
+	if got, err := s.FindSessionByTokenHash(ctx, []byte("complete-session")); err != nil || got.ID != sess.ID {
+		t.Errorf("session after CompleteChallenge = %v, %v", got, err)
+	}
+	// Used: a second completion stores nothing at all.
+	wantCode(t, "CompleteChallenge again", s.CompleteChallenge(ctx, u.AccountID, c.ID, 5, base, mk("second-session"),
+		[]*deadbolt.AuditEvent{{AccountID: u.AccountID, Type: "x"}}), deadbolt.ENotFound)
+	if _, err := s.FindSessionByTokenHash(ctx, []byte("second-session")); !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		t.Errorf("a failed completion left a session: %v", err)
+	}
+	if evs, _ := s.FindEvents(ctx, u.AccountID, deadbolt.AuditFilter{Type: "x"}); len(evs) != 0 {
+		t.Errorf("a failed completion left an event")
+	}
+	c2 := mustChallenge(t, s, u, "racing")
+	ok, codes := race(20, func(i int) error {
+		return s.CompleteChallenge(ctx, u.AccountID, c2.ID, 5, base, mk(fmt.Sprint("race-", i)), nil)
+	})
+	if ok != 1 || codes[deadbolt.ENotFound] != 19 {
+		t.Errorf("20 racing CompleteChallenge: %d succeeded, %v", ok, codes)
 	}
 }
 

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"Sessions", testSessions},
 		{"Challenges", testChallenges},
 		{"ChallengeRace", testChallengeRace},
+		{"CompleteChallenge", testCompleteChallenge},
 		{"Devices", testDevices},
 		{"Passcodes", testPasscodes},
 		{"Messages", testMessages},
