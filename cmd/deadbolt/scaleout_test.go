@@ -251,9 +251,10 @@ func (p *proc) do(t *testing.T, method, path, token string, body any) answer {
 	return a
 }
 
-func (p *proc) post(t *testing.T, path, token string, body any) answer { return p.do(t, "POST", path, token, body) }
-func (p *proc) get(t *testing.T, path, token string) answer          { return p.do(t, "GET", path, token, nil) }
-
+func (p *proc) post(t *testing.T, path, token string, body any) answer {
+	return p.do(t, "POST", path, token, body)
+}
+func (p *proc) get(t *testing.T, path, token string) answer { return p.do(t, "GET", path, token, nil) }
 
 // waitOutboxCode finds the newest code emailed to addr in the development
 // outboxes of the processes (the worker of any of them may have sent it).
