@@ -10,6 +10,26 @@ import (
 // account is ever visible through it. Errors are *Error values with the
 // codes listed; anything else is an internal failure.
 
+// Completion is everything that ends a sign-in, written in one
+// transaction: one commit on the path every sign-in takes, and no state
+// where the code is used but no session exists (or the reverse).
+type Completion struct {
+	AccountID   string
+	ChallengeID string
+	MaxAttempts int
+	Now         time.Time
+	// TOTPFactorID and TOTPStep, when set, record the step as UseTOTPStep
+	// does: a replayed step fails the whole completion.
+	TOTPFactorID string
+	TOTPStep     int64
+	// Device, when set, is stored: created when its ID is empty, else its
+	// token and remember times are updated.
+	Device *Device
+	// Session is stored; its ID is filled in.
+	Session *Session
+	Events  []*AuditEvent
+}
+
 // AccountStore keeps accounts.
 type AccountStore interface {
 	// CreateAccount stores a new account and its owner together. It fills
@@ -147,11 +167,11 @@ type ChallengeStore interface {
 	// ConsumeChallenge marks the challenge used. ENotFound if it is used,
 	// expired at now, or has max attempts: of racing callers, one wins.
 	ConsumeChallenge(ctx context.Context, accountID, id string, max int, now time.Time) error
-	// CompleteChallenge ends a sign-in in one transaction: it consumes the
-	// challenge (as ConsumeChallenge), stores the new session (filling in
-	// its id) and records the events. ENotFound, and nothing stored, if the
-	// challenge cannot be consumed.
-	CompleteChallenge(ctx context.Context, accountID, challengeID string, max int, now time.Time, s *Session, events []*AuditEvent) error
+	// CompleteChallenge ends a sign-in in one transaction (see
+	// Completion). ENotFound if the challenge cannot be consumed,
+	// EConflict if the TOTP step was already used; either way nothing is
+	// stored.
+	CompleteChallenge(ctx context.Context, c *Completion) error
 	// DeleteExpiredChallenges removes challenges that expired before now.
 	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
 }

@@ -216,7 +216,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 	if err != nil {
 		return err
 	}
-	pr, cause, err := s.checkCode(ctx, p.Account, p.User, stepUpScope(p), method, code, now)
+	pr, cause, err := s.checkCode(ctx, p.Account, p.User, stepUpScope(p), method, code, now, false)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,9 @@ type proof struct {
 	method   string
 	factor   *deadbolt.Factor       // for a factor's code
 	recovery *deadbolt.RecoveryCode // for a recovery code
+	// step is the TOTP time step matched; with deferStep it is not yet
+	// recorded, and the caller records it (atomically, with the rest).
+	step int64
 }
 
 // checkCode checks a second-factor code of the user. A malformed code is an
@@ -26,7 +29,7 @@ type proof struct {
 // scope is the challenge (or step-up scope) that SMS and email codes were
 // sent for; a right code that came too late returns the cause
 // causeExpired, and the caller sends a new one.
-func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, scope, method, code string, now time.Time) (p proof, cause string, err error) {
+func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, scope, method, code string, now time.Time, deferStep bool) (p proof, cause string, err error) {
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
 		return p, "", err
@@ -86,6 +89,10 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 			step, ok := totp.Validate(f.Secret, c, now)
 			if !ok {
 				continue
+			}
+			if deferStep {
+				p.factor, p.step = f, step
+				return p, "", nil
 			}
 			// The step is recorded in one conditional statement: a code that
 			// was already used, here or in another process, is refused.
@@ -154,7 +161,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	if ch.Purpose == deadbolt.ChallengeDeviceVerification {
 		return s.verifyDevice(ctx, acc, u, ch, method, code, failures, c, now)
 	}
-	p, cause, err := s.checkCode(ctx, acc, u, ch.ID, method, code, now)
+	p, cause, err := s.checkCode(ctx, acc, u, ch.ID, method, code, now, true)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +178,13 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	if cause != "" {
 		return nil, s.wrongCode(ctx, acc, u, ch, method, cause, c, now)
 	}
-	return s.completeSecondFactor(ctx, acc, u, ch, p, remember, failures, c, now)
+	res, err := s.completeSecondFactor(ctx, acc, u, ch, p, remember, failures, c, now)
+	if deadbolt.IsCode(err, deadbolt.EConflict) {
+		// The TOTP step was used meanwhile (a replay, here or in another
+		// process): a wrong code like any other.
+		return nil, s.wrongCode(ctx, acc, u, ch, method, "replayed_code", c, now)
+	}
+	return res, err
 }
 
 // wrongCode counts a wrong code against the challenge and the user.
@@ -195,15 +208,12 @@ func (s *Service) wrongCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge,
 	p proof, remember bool, failures int, c Client, now time.Time) (*Result, error) {
 	var deviceToken string
-	var deviceID string
+	var device *deadbolt.Device
 	if days := acc.Policy.RememberDevice(u.Role); remember && days > 0 {
-		d, token, err := s.rememberDevice(ctx, acc, u, ch.DeviceID, c, now, now.Add(days))
-		if err != nil {
+		var err error
+		if device, deviceToken, err = s.deviceToRemember(ctx, acc, u, ch.DeviceID, c, now, now.Add(days)); err != nil {
 			return nil, err
 		}
-		deviceToken, deviceID = token, d.ID
-	} else if ch.DeviceID != "" {
-		deviceID = ch.DeviceID
 	}
 	details := map[string]string{"method": p.method}
 	if p.factor != nil {
@@ -216,10 +226,15 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 	// are one transaction. Of racing right answers, one consumes the
 	// challenge; the others find it gone (a TOTP step or recovery code
 	// they used stays used).
-	token, sess := s.newSession(acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, deviceID: deviceID})
+	token, sess := s.newSession(acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, deviceID: ch.DeviceID})
 	ev := &deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 		Time: now, Details: details}
-	if err := s.store.CompleteChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts, now, sess, []*deadbolt.AuditEvent{ev}); deadbolt.IsCode(err, deadbolt.ENotFound) {
+	comp := &deadbolt.Completion{AccountID: acc.ID, ChallengeID: ch.ID, MaxAttempts: deadbolt.ChallengeMaxAttempts, Now: now,
+		Device: device, Session: sess, Events: []*deadbolt.AuditEvent{ev}}
+	if p.step != 0 && p.factor != nil && p.factor.Kind == deadbolt.FactorTOTP {
+		comp.TOTPFactorID, comp.TOTPStep = p.factor.ID, p.step
+	}
+	if err := s.store.CompleteChallenge(ctx, comp); deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return nil, errChallengeExpired
 	} else if err != nil {
 		return nil, err
@@ -264,10 +279,10 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 	return res, nil
 }
 
-// rememberDevice issues a new device token: for the device the sign-in came
-// from if it was recognised, else for a new device. The old token of a
-// recognised device stops working.
-func (s *Service) rememberDevice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, deviceID string, c Client,
+// deviceToRemember prepares a new device token, stored with the sign-in's
+// completion: for the device the sign-in came from if it was recognised
+// (its old token stops working), else for a new device.
+func (s *Service) deviceToRemember(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, deviceID string, c Client,
 	now, until time.Time) (*deadbolt.Device, string, error) {
 	token := secret.NewToken(PrefixDevice)
 	if deviceID != "" {
@@ -278,19 +293,12 @@ func (s *Service) rememberDevice(ctx context.Context, acc *deadbolt.Account, u *
 		for _, d := range devices {
 			if d.ID == deviceID {
 				d.TokenHash, d.RememberedAt, d.RememberUntil, d.LastSeenAt, d.IP = s.keys.Hash(token), now, until, now, c.IP
-				if err := s.store.UpdateDevice(ctx, d); err != nil {
-					return nil, "", err
-				}
 				return d, token, nil
 			}
 		}
 	}
-	d := &deadbolt.Device{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Name: deviceName(c.UserAgent), IP: c.IP,
-		RememberedAt: now, RememberUntil: until, CreatedAt: now, LastSeenAt: now}
-	if err := s.store.CreateDevice(ctx, d); err != nil {
-		return nil, "", err
-	}
-	return d, token, nil
+	return &deadbolt.Device{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Name: deviceName(c.UserAgent), IP: c.IP,
+		RememberedAt: now, RememberUntil: until, CreatedAt: now, LastSeenAt: now}, token, nil
 }
 
 // deviceName makes a short label from a user agent for the device list.

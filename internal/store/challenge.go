@@ -80,11 +80,9 @@ func (s *DB) DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, e
 	return int(n), err
 }
 
-// CompleteChallenge consumes the challenge, creates the session and records
-// the events in one transaction: one commit instead of three on the path
-// every sign-in takes.
-func (s *DB) CompleteChallenge(ctx context.Context, accountID, challengeID string, max int, now time.Time, ss *deadbolt.Session, events []*deadbolt.AuditEvent) error {
-	n := *ss
+// CompleteChallenge writes a sign-in's completion in one transaction.
+func (s *DB) CompleteChallenge(ctx context.Context, c *deadbolt.Completion) error {
+	n := *c.Session
 	n.ID = newID()
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = s.clock()
@@ -94,32 +92,76 @@ func (s *DB) CompleteChallenge(ctx context.Context, accountID, challengeID strin
 	}
 	n.CreatedAt, n.LastSeenAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.LastSeenAt), normTime(n.ExpiresAt)
 	n.SecondFactorAt, n.PasswordAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt)
-	evs := make([]deadbolt.AuditEvent, len(events))
-	details := make([]string, len(events))
-	for i, e := range events {
+	var dev deadbolt.Device
+	if c.Device != nil {
+		dev = *c.Device
+		if dev.ID == "" {
+			dev.ID = newID()
+			if dev.CreatedAt.IsZero() {
+				dev.CreatedAt = s.clock()
+			}
+			if dev.LastSeenAt.IsZero() {
+				dev.LastSeenAt = dev.CreatedAt
+			}
+		}
+		dev.CreatedAt, dev.LastSeenAt = normTime(dev.CreatedAt), normTime(dev.LastSeenAt)
+		dev.RememberedAt, dev.RememberUntil = normTime(dev.RememberedAt), normTime(dev.RememberUntil)
+		n.DeviceID = dev.ID
+	}
+	evs := make([]deadbolt.AuditEvent, len(c.Events))
+	details := make([]string, len(c.Events))
+	for i, e := range c.Events {
 		evs[i] = *e
 		if evs[i].Time.IsZero() {
 			evs[i].Time = s.clock()
 		}
 		evs[i].Time = normTime(evs[i].Time)
-		b, err := json.Marshal(evs[i].Details)
-		if err != nil {
-			return err
-		}
-		details[i] = string(b)
-		if len(evs[i].Details) == 0 {
-			details[i] = "{}"
+		details[i] = "{}"
+		if len(evs[i].Details) > 0 {
+			b, err := json.Marshal(evs[i].Details)
+			if err != nil {
+				return err
+			}
+			details[i] = string(b)
 		}
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if c.TOTPFactorID != "" {
+			res, err := s.exec(ctx, tx, `UPDATE factors SET last_step = ?, last_used_at = ?
+				WHERE account_id = ? AND id = ? AND (last_step IS NULL OR last_step < ?)`,
+				c.TOTPStep, micros(c.Now), c.AccountID, c.TOTPFactorID, c.TOTPStep)
+			if err != nil {
+				return err
+			}
+			if k, err := res.RowsAffected(); err != nil {
+				return err
+			} else if k == 0 {
+				return deadbolt.Errorf(deadbolt.EConflict, "This code was already used.")
+			}
+		}
 		res, err := s.exec(ctx, tx, `UPDATE challenges SET used_at = ?
 			WHERE account_id = ? AND id = ? AND used_at IS NULL AND attempts < ? AND expires_at > ?`,
-			micros(now), accountID, challengeID, max, micros(now))
+			micros(c.Now), c.AccountID, c.ChallengeID, c.MaxAttempts, micros(c.Now))
 		if err != nil {
 			return err
 		}
 		if err := checkOne(res, deadbolt.ENotFound, "Challenge"); err != nil {
 			return err
+		}
+		if c.Device != nil {
+			if c.Device.ID == "" {
+				_, err = s.exec(ctx, tx, `INSERT INTO devices (account_id, id, user_id, token_hash, name, ip, remembered_at, remember_until, created_at, last_seen_at)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					dev.AccountID, dev.ID, dev.UserID, dev.TokenHash, dev.Name, dev.IP, micros(dev.RememberedAt), micros(dev.RememberUntil),
+					micros(dev.CreatedAt), micros(dev.LastSeenAt))
+			} else {
+				_, err = s.exec(ctx, tx, `UPDATE devices SET token_hash = ?, ip = ?, remembered_at = ?, remember_until = ?, last_seen_at = ?
+					WHERE account_id = ? AND user_id = ? AND id = ?`,
+					dev.TokenHash, dev.IP, micros(dev.RememberedAt), micros(dev.RememberUntil), micros(dev.LastSeenAt), dev.AccountID, dev.UserID, dev.ID)
+			}
+			if err != nil {
+				return s.dialect.formatError(err)
+			}
 		}
 		if _, err := s.exec(ctx, tx, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
 			second_factor_at, password_at, device_id, ip, user_agent, created_at, last_seen_at)
@@ -142,8 +184,11 @@ func (s *DB) CompleteChallenge(ctx context.Context, accountID, challengeID strin
 	if err != nil {
 		return err
 	}
-	*ss = n
-	for i, e := range events {
+	*c.Session = n
+	if c.Device != nil {
+		*c.Device = dev
+	}
+	for i, e := range c.Events {
 		*e = evs[i]
 	}
 	return nil

@@ -79,8 +79,13 @@ func testCompleteChallenge(t *testing.T, s Store) {
 	sess := mk("complete-session")
 	ev := &deadbolt.AuditEvent{AccountID: u.AccountID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
 		Details: map[string]string{"method": "totp"}}
-	if err := s.CompleteChallenge(ctx, u.AccountID, c.ID, 5, base, sess, []*deadbolt.AuditEvent{ev}); err != nil {
+	dev := &deadbolt.Device{AccountID: u.AccountID, UserID: u.ID, TokenHash: []byte("complete-device"), RememberedAt: base, RememberUntil: base.Add(time.Hour)}
+	if err := s.CompleteChallenge(ctx, &deadbolt.Completion{AccountID: u.AccountID, ChallengeID: c.ID, MaxAttempts: 5, Now: base,
+		Device: dev, Session: sess, Events: []*deadbolt.AuditEvent{ev}}); err != nil {
 		t.Fatalf("CompleteChallenge = %v", err)
+	}
+	if d, err := s.FindDeviceByTokenHash(ctx, u.AccountID, []byte("complete-device")); err != nil || d.ID != dev.ID || sess.DeviceID != dev.ID {
+		t.Errorf("device after CompleteChallenge = %v, %v; session device %q", d, err, sess.DeviceID)
 	}
 	if sess.ID == "" || ev.ID == "" {
 		t.Errorf("ids not filled in: session %q event %q", sess.ID, ev.ID)
@@ -89,8 +94,8 @@ func testCompleteChallenge(t *testing.T, s Store) {
 		t.Errorf("session after CompleteChallenge = %v, %v", got, err)
 	}
 	// Used: a second completion stores nothing at all.
-	wantCode(t, "CompleteChallenge again", s.CompleteChallenge(ctx, u.AccountID, c.ID, 5, base, mk("second-session"),
-		[]*deadbolt.AuditEvent{{AccountID: u.AccountID, Type: "x"}}), deadbolt.ENotFound)
+	wantCode(t, "CompleteChallenge again", s.CompleteChallenge(ctx, &deadbolt.Completion{AccountID: u.AccountID, ChallengeID: c.ID,
+		MaxAttempts: 5, Now: base, Session: mk("second-session"), Events: []*deadbolt.AuditEvent{{AccountID: u.AccountID, Type: "x"}}}), deadbolt.ENotFound)
 	if _, err := s.FindSessionByTokenHash(ctx, []byte("second-session")); !deadbolt.IsCode(err, deadbolt.ENotFound) {
 		t.Errorf("a failed completion left a session: %v", err)
 	}
@@ -99,10 +104,37 @@ func testCompleteChallenge(t *testing.T, s Store) {
 	}
 	c2 := mustChallenge(t, s, u, "racing")
 	ok, codes := race(20, func(i int) error {
-		return s.CompleteChallenge(ctx, u.AccountID, c2.ID, 5, base, mk(fmt.Sprint("race-", i)), nil)
+		return s.CompleteChallenge(ctx, &deadbolt.Completion{AccountID: u.AccountID, ChallengeID: c2.ID, MaxAttempts: 5, Now: base,
+			Session: mk(fmt.Sprint("race-", i))})
 	})
 	if ok != 1 || codes[deadbolt.ENotFound] != 19 {
 		t.Errorf("20 racing CompleteChallenge: %d succeeded, %v", ok, codes)
+	}
+	// With a TOTP step: racing completions of different challenges with
+	// one step succeed once; the replay stores nothing.
+	f := mustFactor(t, s, u, deadbolt.FactorTOTP, true)
+	var chs []*deadbolt.Challenge
+	for i := range 20 {
+		chs = append(chs, mustChallenge(t, s, u, fmt.Sprint("step-", i)))
+	}
+	ok, codes = race(20, func(i int) error {
+		return s.CompleteChallenge(ctx, &deadbolt.Completion{AccountID: u.AccountID, ChallengeID: chs[i].ID, MaxAttempts: 5, Now: base,
+			TOTPFactorID: f.ID, TOTPStep: 9000, Session: mk(fmt.Sprint("step-session-", i))})
+	})
+	if ok != 1 || codes[deadbolt.EConflict] != 19 {
+		t.Errorf("20 racing completions with one TOTP step: %d succeeded, %v; want 1 and 19 conflicts", ok, codes)
+	}
+	if list, _ := s.FindSessions(ctx, u.AccountID, u.ID); len(list) != 3 {
+		t.Errorf("sessions after the races = %d, want 3 (one per successful completion)", len(list))
+	}
+	used := 0
+	for _, ch := range chs {
+		if got, _ := s.FindChallengeByTokenHash(ctx, ch.TokenHash); !got.UsedAt.IsZero() {
+			used++
+		}
+	}
+	if used != 1 {
+		t.Errorf("challenges consumed by the step race = %d, want 1 (a replay rolls back)", used)
 	}
 }
 
