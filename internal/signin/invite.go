@@ -74,15 +74,16 @@ func (s *Service) AcceptInvitation(ctx context.Context, slug, email, code, pw st
 	n, ok := normalizeRecoveryCode(code)
 	res := passcodeWrong
 	if u != nil && ok && u.PasswordHash == "" && u.AuthSource == deadbolt.AuthPassword {
-		// Check the rules first: a bad password must not use up the code.
-		if err := password.CheckWithContext(pw, minPasswordLength(acc, u, false), u.Email, u.Name, acc.Name, acc.Slug); err != nil {
-			return passwordRuleErrorField(err, "password")
-		}
 		p, err := s.store.LatestPasscode(ctx, acc.ID, invitationScope(u.ID), "", deadbolt.ChannelEmail)
 		if err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
 			return err
 		}
 		if p != nil && p.UsedAt.IsZero() && now.Before(p.ExpiresAt) && secret.Equal(p.CodeHash, s.keys.Hash(n)) {
+			// The right code: the password rules are told only to its holder,
+			// and a password they break does not use the code up.
+			if err := password.CheckWithContext(pw, minPasswordLength(acc, u, false), u.Email, u.Name, acc.Name, acc.Slug); err != nil {
+				return passwordRuleErrorField(err, "password")
+			}
 			if err := s.store.UsePasscode(ctx, acc.ID, p.ID, now); err == nil {
 				res = passcodeOK
 			} else if !deadbolt.IsCode(err, deadbolt.ENotFound) {
@@ -91,7 +92,8 @@ func (s *Service) AcceptInvitation(ctx context.Context, slug, email, code, pw st
 		}
 	}
 	if res != passcodeOK {
-		if _, err := s.store.HitCounter(ctx, acc.ID, key, s.limits.FailureMemory, now); err != nil {
+		// Counted per email and per client IP, like wrong passwords.
+		if err := s.failPassword(ctx, acc.ID, key, c.IP, now); err != nil {
 			return err
 		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
