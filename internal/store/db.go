@@ -56,7 +56,10 @@ type DB struct {
 	sealer  Sealer
 	now     func() time.Time
 	log     *slog.Logger
-	stmts   sync.Map // query text -> *sql.Stmt
+	stmts   sync.Map // query text -> *sql.Stmt, on the pool that runs it
+	// txStmts are statements prepared on the write pool for use inside
+	// transactions; toPrepare are those still to prepare.
+	txStmts, toPrepare sync.Map
 }
 
 // Open connects to the database named by dsn: a postgres:// or
@@ -180,7 +183,9 @@ func (s *DB) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *DB) Close() error {
-	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	for _, m := range []*sync.Map{&s.stmts, &s.txStmts} {
+		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	}
 	err := s.db.Close()
 	if s.wdb != s.db {
 		err = errors.Join(err, s.wdb.Close())
@@ -192,13 +197,18 @@ func (s *DB) Close() error {
 // rows (such as proving that secrets are not stored in plaintext).
 func (s *DB) SQL() *sql.DB { return s.db }
 
-// exec, query and queryRow run a statement, rebound for the dialect. Out
-// of a transaction it runs as a prepared statement, kept for reuse: parsing
-// SQL was a fifth of the CPU of a sign-in on SQLite. In a transaction it
-// runs on the transaction as it is (preparing there would need a second
-// connection while the transaction holds SQLite's only write connection).
+// exec, query and queryRow run a statement, rebound for the dialect, as a
+// prepared statement kept for reuse: parsing SQL was a fifth of the CPU of
+// a sign-in on SQLite. In a transaction, a statement already prepared on
+// the transaction's pool is bound to it (tx.StmtContext uses the
+// transaction's own connection); one not prepared yet runs as it is, and is
+// prepared after the transaction, because preparing it now would need a
+// second connection while the transaction holds SQLite's only writer.
 func (s *DB) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
 	if tx, ok := q.(*sql.Tx); ok {
+		if st := s.txStmt(ctx, tx, query); st != nil {
+			return st.ExecContext(ctx, args...)
+		}
 		return tx.ExecContext(ctx, s.dialect.rebind(query), args...)
 	}
 	st, err := s.stmt(ctx, query)
@@ -210,6 +220,9 @@ func (s *DB) exec(ctx context.Context, q querier, query string, args ...any) (sq
 
 func (s *DB) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
 	if tx, ok := q.(*sql.Tx); ok {
+		if st := s.txStmt(ctx, tx, query); st != nil {
+			return st.QueryContext(ctx, args...)
+		}
 		return tx.QueryContext(ctx, s.dialect.rebind(query), args...)
 	}
 	st, err := s.stmt(ctx, query)
@@ -221,6 +234,9 @@ func (s *DB) query(ctx context.Context, q querier, query string, args ...any) (*
 
 func (s *DB) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
 	if tx, ok := q.(*sql.Tx); ok {
+		if st := s.txStmt(ctx, tx, query); st != nil {
+			return st.QueryRowContext(ctx, args...)
+		}
 		return tx.QueryRowContext(ctx, s.dialect.rebind(query), args...)
 	}
 	st, err := s.stmt(ctx, query)
@@ -229,6 +245,37 @@ func (s *DB) queryRow(ctx context.Context, q querier, query string, args ...any)
 		return s.pool(query).QueryRowContext(ctx, s.dialect.rebind(query), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// txStmt returns the statement bound to the transaction if it is already
+// prepared on the write pool; otherwise it notes the query, to be prepared
+// once the transaction is over, and returns nil.
+func (s *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if st, ok := s.txStmts.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	s.toPrepare.Store(query, struct{}{})
+	return nil
+}
+
+// prepareNoted prepares, on the write pool, the statements transactions
+// ran unprepared; it runs with no transaction open on this goroutine.
+func (s *DB) prepareNoted(ctx context.Context) {
+	s.toPrepare.Range(func(k, _ any) bool {
+		q := k.(string)
+		s.toPrepare.Delete(q)
+		if _, ok := s.txStmts.Load(q); ok {
+			return true
+		}
+		st, err := s.wdb.PrepareContext(ctx, s.dialect.rebind(q))
+		if err != nil {
+			return true // it keeps running unprepared
+		}
+		if _, loaded := s.txStmts.LoadOrStore(q, st); loaded {
+			st.Close()
+		}
+		return true
+	})
 }
 
 // pool is where a statement runs: writes (INSERT, UPDATE, DELETE, with or
@@ -279,6 +326,7 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return s.dialect.formatError(fmt.Errorf("store: commit: %w", err))
 	}
+	s.prepareNoted(ctx)
 	return nil
 }
 
