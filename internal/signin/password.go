@@ -112,6 +112,11 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		encoded = u.PasswordHash
 	}
 	ok, err := s.verifyPassword(ctx, pw, encoded)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// The caller went away while waiting for a hash: no answer, and no
+		// failure counted against the email.
+		return nil, ctxErr
+	}
 	if err != nil && encoded != "" {
 		// A stored hash that cannot be read is a bug or corruption, not the
 		// caller's fault; it still fails closed.

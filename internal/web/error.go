@@ -44,6 +44,13 @@ func Status(code string) int {
 // writeError writes err as the one JSON error shape. Internal errors are
 // logged with their cause and shown only as "Internal error.".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client went away: nobody reads the answer, and it is no
+		// failure of ours (499, as nginx names it).
+		s.log.DebugContext(r.Context(), "client gone", "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(499)
+		return
+	}
 	code := deadbolt.ErrorCode(err)
 	body := map[string]any{"code": code, "message": deadbolt.ErrorMessage(err)}
 	var e *deadbolt.Error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -107,3 +108,18 @@ func TestReadyz(t *testing.T) {
 type pingFunc func() error
 
 func (f pingFunc) Ping(context.Context) error { return f() }
+
+// TestClientGone checks that a request whose client went away is no
+// internal error: no 500, no error log.
+func TestClientGone(t *testing.T) {
+	var logs strings.Builder
+	s := NewServer(Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("POST", "/api/v1/signin/verify", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	s.writeError(w, r, fmt.Errorf("verify password: %w", ctx.Err()))
+	if w.Code != 499 || strings.Contains(logs.String(), "internal error") {
+		t.Errorf("client gone: status %d, logs %q; want 499 and no internal error", w.Code, logs.String())
+	}
+}
