@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,17 +44,12 @@ func openKeys(dsn, keyFile string, log *slog.Logger) (*secret.Keyring, error) {
 		p := strings.TrimPrefix(dsn, "file:")
 		p, _, _ = strings.Cut(p, "?")
 		path = filepath.Join(filepath.Dir(p), "deadbolt.key")
-		keys, err := secret.LoadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			keys, err = secret.CreateFile(path)
-			if err == nil {
-				log.Warn("created a new key file for secrets at rest: back it up and keep it secret", "path", path)
-			} else if errors.Is(err, os.ErrExist) {
-				keys, err = secret.LoadFile(path)
-			}
-		}
+		keys, created, err := secret.LoadOrCreateFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("key file: %w", err)
+		}
+		if created {
+			log.Warn("created a new key file for secrets at rest: back it up and keep it secret", "path", path)
 		}
 		return keys, nil
 	}

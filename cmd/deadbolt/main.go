@@ -198,18 +198,12 @@ func loadKeys(cfg *Config, log *slog.Logger) (*secret.Keyring, error) {
 			return nil, usageError{errors.New("--key-file (DEADBOLT_KEY_FILE) is required with PostgreSQL: every process must use the same key file")}
 		}
 		path = cfg.defaultKeyFile()
-		keys, err := secret.LoadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			keys, err = secret.CreateFile(path)
-			if err == nil {
-				log.Warn("created a new key file for secrets at rest: back it up and keep it secret; without it stored secrets cannot be read", "path", path)
-			} else if errors.Is(err, os.ErrExist) {
-				// Another process created it between our two calls.
-				keys, err = secret.LoadFile(path)
-			}
-		}
+		keys, created, err := secret.LoadOrCreateFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("key file: %w", err)
+		}
+		if created {
+			log.Warn("created a new key file for secrets at rest: back it up and keep it secret; without it stored secrets cannot be read", "path", path)
 		}
 		return keys, nil
 	}

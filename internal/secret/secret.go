@@ -590,3 +590,20 @@ func Equal(a, b []byte) bool {
 func NewToken(prefix string) string {
 	return prefix + rand.Text()
 }
+
+// LoadOrCreateFile loads the key file at path, creating it (mode 0600) when
+// it does not exist; created says whether it did. Two processes starting at
+// once on a new database end up with the same file: the one that loses the
+// race to create it loads the winner's.
+func LoadOrCreateFile(path string) (k *Keyring, created bool, err error) {
+	k, err = LoadFile(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, false, err
+	}
+	k, err = CreateFile(path)
+	if errors.Is(err, os.ErrExist) {
+		k, err = LoadFile(path)
+		return k, false, err
+	}
+	return k, err == nil, err
+}

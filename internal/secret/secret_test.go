@@ -778,3 +778,15 @@ func BenchmarkHash(b *testing.B) {
 		})
 	})
 }
+
+func TestLoadOrCreateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deadbolt.key")
+	k1, created, err := LoadOrCreateFile(path)
+	if err != nil || !created {
+		t.Fatalf("first LoadOrCreateFile = %v, created %v; want a new file", err, created)
+	}
+	k2, created, err := LoadOrCreateFile(path)
+	if err != nil || created || k2.PrimaryID() != k1.PrimaryID() || !Equal(k1.Hash("x"), k2.Hash("x")) {
+		t.Errorf("second LoadOrCreateFile = %v, created %v; want the same keys loaded", err, created)
+	}
+}
