@@ -11,21 +11,40 @@ import (
 
 // RecordEvent appends an event to the account's audit log.
 func (s *DB) RecordEvent(ctx context.Context, e *deadbolt.AuditEvent) error {
+	n := *e
+	details, err := s.normEvent(&n)
+	if err != nil {
+		return err
+	}
+	if err := s.insertEvent(ctx, s.db, &n, details); err != nil {
+		return err
+	}
+	*e = n
+	return nil
+}
+
+// normEvent gives an event its time, as stored, and encodes its details.
+func (s *DB) normEvent(e *deadbolt.AuditEvent) (details string, err error) {
 	if e.Time.IsZero() {
 		e.Time = s.clock()
 	}
 	e.Time = normTime(e.Time)
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		var err error
-		if details, err = json.Marshal(e.Details); err != nil {
-			return fmt.Errorf("store: encode audit details: %w", err)
-		}
+	if len(e.Details) == 0 {
+		return "{}", nil
 	}
+	b, err := json.Marshal(e.Details)
+	if err != nil {
+		return "", fmt.Errorf("store: encode audit details: %w", err)
+	}
+	return string(b), nil
+}
+
+// insertEvent appends an event and fills in its id.
+func (s *DB) insertEvent(ctx context.Context, q querier, e *deadbolt.AuditEvent, details string) error {
 	var id int64
-	err := s.queryRow(ctx, s.db, `INSERT INTO audit_events (account_id, time, type, actor_id, subject_id, ip, details)
+	err := s.queryRow(ctx, q, `INSERT INTO audit_events (account_id, time, type, actor_id, subject_id, ip, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		e.AccountID, micros(e.Time), e.Type, e.ActorID, e.SubjectID, e.IP, string(details)).Scan(&id)
+		e.AccountID, micros(e.Time), e.Type, e.ActorID, e.SubjectID, e.IP, details).Scan(&id)
 	if err != nil {
 		return err
 	}

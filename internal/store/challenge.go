@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -82,60 +80,29 @@ func (s *DB) DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, e
 
 // CompleteChallenge writes a sign-in's completion in one transaction.
 func (s *DB) CompleteChallenge(ctx context.Context, c *deadbolt.Completion) error {
-	n := *c.Session
-	n.ID = newID()
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = s.clock()
-	}
-	if n.LastSeenAt.IsZero() {
-		n.LastSeenAt = n.CreatedAt
-	}
-	n.CreatedAt, n.LastSeenAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.LastSeenAt), normTime(n.ExpiresAt)
-	n.SecondFactorAt, n.PasswordAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt)
+	n := s.newSession(c.Session)
 	var dev deadbolt.Device
 	if c.Device != nil {
 		dev = *c.Device
-		if dev.ID == "" {
-			dev.ID = newID()
-			if dev.CreatedAt.IsZero() {
-				dev.CreatedAt = s.clock()
-			}
-			if dev.LastSeenAt.IsZero() {
-				dev.LastSeenAt = dev.CreatedAt
-			}
-		}
-		dev.CreatedAt, dev.LastSeenAt = normTime(dev.CreatedAt), normTime(dev.LastSeenAt)
-		dev.RememberedAt, dev.RememberUntil = normTime(dev.RememberedAt), normTime(dev.RememberUntil)
+		s.normDevice(&dev)
 		n.DeviceID = dev.ID
 	}
 	evs := make([]deadbolt.AuditEvent, len(c.Events))
 	details := make([]string, len(c.Events))
 	for i, e := range c.Events {
 		evs[i] = *e
-		if evs[i].Time.IsZero() {
-			evs[i].Time = s.clock()
-		}
-		evs[i].Time = normTime(evs[i].Time)
-		details[i] = "{}"
-		if len(evs[i].Details) > 0 {
-			b, err := json.Marshal(evs[i].Details)
-			if err != nil {
-				return err
-			}
-			details[i] = string(b)
+		var err error
+		if details[i], err = s.normEvent(&evs[i]); err != nil {
+			return err
 		}
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if c.TOTPFactorID != "" {
-			res, err := s.exec(ctx, tx, `UPDATE factors SET last_step = ?, last_used_at = ?
-				WHERE account_id = ? AND id = ? AND (last_step IS NULL OR last_step < ?)`,
-				c.TOTPStep, micros(c.Now), c.AccountID, c.TOTPFactorID, c.TOTPStep)
+			used, err := s.useStep(ctx, tx, c.AccountID, c.TOTPFactorID, c.TOTPStep, c.Now)
 			if err != nil {
 				return err
 			}
-			if k, err := res.RowsAffected(); err != nil {
-				return err
-			} else if k == 0 {
+			if !used {
 				return deadbolt.Errorf(deadbolt.EConflict, "This code was already used.")
 			}
 		}
@@ -150,34 +117,21 @@ func (s *DB) CompleteChallenge(ctx context.Context, c *deadbolt.Completion) erro
 		}
 		if c.Device != nil {
 			if c.Device.ID == "" {
-				_, err = s.exec(ctx, tx, `INSERT INTO devices (account_id, id, user_id, token_hash, name, ip, remembered_at, remember_until, created_at, last_seen_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					dev.AccountID, dev.ID, dev.UserID, dev.TokenHash, dev.Name, dev.IP, micros(dev.RememberedAt), micros(dev.RememberUntil),
-					micros(dev.CreatedAt), micros(dev.LastSeenAt))
+				err = s.insertDevice(ctx, tx, &dev)
 			} else {
-				_, err = s.exec(ctx, tx, `UPDATE devices SET token_hash = ?, ip = ?, remembered_at = ?, remember_until = ?, last_seen_at = ?
-					WHERE account_id = ? AND user_id = ? AND id = ?`,
-					dev.TokenHash, dev.IP, micros(dev.RememberedAt), micros(dev.RememberUntil), micros(dev.LastSeenAt), dev.AccountID, dev.UserID, dev.ID)
+				err = s.updateDevice(ctx, tx, &dev)
 			}
 			if err != nil {
-				return s.dialect.formatError(err)
-			}
-		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
-			second_factor_at, password_at, device_id, ip, user_agent, created_at, last_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
-			micros(n.SecondFactorAt), micros(n.PasswordAt), n.DeviceID, n.IP, n.UserAgent, micros(n.CreatedAt), micros(n.LastSeenAt)); err != nil {
-			return s.dialect.formatError(err)
-		}
-		for i := range evs {
-			var id int64
-			if err := s.queryRow(ctx, tx, `INSERT INTO audit_events (account_id, time, type, actor_id, subject_id, ip, details)
-				VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, evs[i].AccountID, micros(evs[i].Time), evs[i].Type, evs[i].ActorID,
-				evs[i].SubjectID, evs[i].IP, details[i]).Scan(&id); err != nil {
 				return err
 			}
-			evs[i].ID = strconv.FormatInt(id, 10)
+		}
+		if err := s.insertSession(ctx, tx, &n); err != nil {
+			return err
+		}
+		for i := range evs {
+			if err := s.insertEvent(ctx, tx, &evs[i], details[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/deadbolt/deadbolt"
 )
@@ -10,30 +9,53 @@ import (
 // CreateDevice stores a new device under its token hash.
 func (s *DB) CreateDevice(ctx context.Context, d *deadbolt.Device) error {
 	n := *d
-	n.ID = newID()
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = s.clock()
-	}
-	if n.LastSeenAt.IsZero() {
-		n.LastSeenAt = n.CreatedAt
-	}
-	n.CreatedAt, n.LastSeenAt = normTime(n.CreatedAt), normTime(n.LastSeenAt)
-	n.RememberedAt, n.RememberUntil = normTime(n.RememberedAt), normTime(n.RememberUntil)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.userExists(ctx, tx, n.AccountID, n.UserID); err != nil {
-			return err
-		}
-		_, err := s.exec(ctx, tx, `INSERT INTO devices (account_id, id, user_id, token_hash, name, ip, remembered_at, remember_until, created_at, last_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			n.AccountID, n.ID, n.UserID, n.TokenHash, n.Name, n.IP, micros(n.RememberedAt), micros(n.RememberUntil),
-			micros(n.CreatedAt), micros(n.LastSeenAt))
-		return s.dialect.formatError(err)
-	})
-	if err != nil {
+	n.ID = ""
+	s.normDevice(&n)
+	if err := s.insertDevice(ctx, s.db, &n); err != nil {
 		return err
 	}
 	*d = n
 	return nil
+}
+
+// normDevice gives a new device (one without an id) its id and times, and
+// puts every time in its stored form.
+func (s *DB) normDevice(d *deadbolt.Device) {
+	if d.ID == "" {
+		d.ID = newID()
+		if d.CreatedAt.IsZero() {
+			d.CreatedAt = s.clock()
+		}
+		if d.LastSeenAt.IsZero() {
+			d.LastSeenAt = d.CreatedAt
+		}
+	}
+	d.CreatedAt, d.LastSeenAt = normTime(d.CreatedAt), normTime(d.LastSeenAt)
+	d.RememberedAt, d.RememberUntil = normTime(d.RememberedAt), normTime(d.RememberUntil)
+}
+
+// insertDevice stores a device in one statement: the row goes in only if
+// the user is in the account.
+func (s *DB) insertDevice(ctx context.Context, q querier, n *deadbolt.Device) error {
+	res, err := s.exec(ctx, q, `INSERT INTO devices (account_id, id, user_id, token_hash, name, ip, remembered_at, remember_until, created_at, last_seen_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+		n.AccountID, n.ID, n.UserID, n.TokenHash, n.Name, n.IP, micros(n.RememberedAt), micros(n.RememberUntil),
+		micros(n.CreatedAt), micros(n.LastSeenAt), n.AccountID, n.UserID)
+	if err != nil {
+		return s.dialect.formatError(err)
+	}
+	return checkOne(res, deadbolt.ENotFound, "User")
+}
+
+// updateDevice stores a device's changing fields.
+func (s *DB) updateDevice(ctx context.Context, q querier, d *deadbolt.Device) error {
+	res, err := s.exec(ctx, q, `UPDATE devices SET token_hash = ?, name = ?, ip = ?, remembered_at = ?, remember_until = ?, last_seen_at = ?
+		WHERE account_id = ? AND user_id = ? AND id = ?`,
+		d.TokenHash, d.Name, d.IP, micros(d.RememberedAt), micros(d.RememberUntil), micros(d.LastSeenAt), d.AccountID, d.UserID, d.ID)
+	if err != nil {
+		return s.dialect.formatError(err)
+	}
+	return checkOne(res, deadbolt.ENotFound, "Device")
 }
 
 const deviceColumns = `account_id, id, user_id, token_hash, name, ip, remembered_at, remember_until, created_at, last_seen_at`
@@ -75,14 +97,8 @@ func (s *DB) FindDevices(ctx context.Context, accountID, userID string) ([]*dead
 
 // UpdateDevice stores the device's changing fields.
 func (s *DB) UpdateDevice(ctx context.Context, d *deadbolt.Device) error {
-	d.RememberedAt, d.RememberUntil, d.LastSeenAt = normTime(d.RememberedAt), normTime(d.RememberUntil), normTime(d.LastSeenAt)
-	res, err := s.exec(ctx, s.db, `UPDATE devices SET token_hash = ?, name = ?, ip = ?, remembered_at = ?, remember_until = ?, last_seen_at = ?
-		WHERE account_id = ? AND user_id = ? AND id = ?`,
-		d.TokenHash, d.Name, d.IP, micros(d.RememberedAt), micros(d.RememberUntil), micros(d.LastSeenAt), d.AccountID, d.UserID, d.ID)
-	if err != nil {
-		return s.dialect.formatError(err)
-	}
-	return checkOne(res, deadbolt.ENotFound, "Device")
+	s.normDevice(d)
+	return s.updateDevice(ctx, s.db, d)
 }
 
 // DeleteDevice forgets one device of the user.

@@ -173,23 +173,27 @@ func (s *DB) MarkFactorUsed(ctx context.Context, accountID, id string, now time.
 	return checkOne(res, deadbolt.ENotFound, "Factor")
 }
 
+// useStep is the conditional update of UseTOTPStep; it reports whether the
+// step was recorded.
+func (s *DB) useStep(ctx context.Context, q querier, accountID, factorID string, step int64, now time.Time) (bool, error) {
+	res, err := s.exec(ctx, q, `UPDATE factors SET last_step = ?, last_used_at = ?
+		WHERE account_id = ? AND id = ? AND (last_step IS NULL OR last_step < ?)`,
+		step, micros(now), accountID, factorID, step)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // UseTOTPStep records the accepted time step. The conditional update is the
 // replay protection: it succeeds only if no step at or after this one was
 // accepted before, so a code works once, and an older code cannot follow a
 // newer one (RFC 6238 section 5.2), whichever process sees it.
 func (s *DB) UseTOTPStep(ctx context.Context, accountID, factorID string, step int64, now time.Time) error {
-	res, err := s.exec(ctx, s.db, `UPDATE factors SET last_step = ?, last_used_at = ?
-		WHERE account_id = ? AND id = ? AND (last_step IS NULL OR last_step < ?)`,
-		step, micros(now), accountID, factorID, step)
-	if err != nil {
+	used, err := s.useStep(ctx, s.db, accountID, factorID, step, now)
+	if err != nil || used {
 		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 1 {
-		return nil
 	}
 	// Nothing changed: either no such factor, or a replay.
 	var one int

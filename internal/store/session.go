@@ -9,20 +9,33 @@ import (
 
 // CreateSession stores a new session under its token hash.
 func (s *DB) CreateSession(ctx context.Context, ss *deadbolt.Session) error {
+	n := s.newSession(ss)
+	if err := s.insertSession(ctx, s.db, &n); err != nil {
+		return err
+	}
+	*ss = n
+	return nil
+}
+
+// newSession is a copy of ss with a new id and its times as stored.
+func (s *DB) newSession(ss *deadbolt.Session) deadbolt.Session {
 	n := *ss
 	n.ID = newID()
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = s.clock()
 	}
-	n.CreatedAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.ExpiresAt)
-	n.SecondFactorAt, n.PasswordAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt)
 	if n.LastSeenAt.IsZero() {
 		n.LastSeenAt = n.CreatedAt
 	}
-	n.LastSeenAt = normTime(n.LastSeenAt)
-	// One statement, so it can stay prepared: the row goes in only if the
-	// user is in the account.
-	res, err := s.exec(ctx, s.db, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
+	n.CreatedAt, n.LastSeenAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.LastSeenAt), normTime(n.ExpiresAt)
+	n.SecondFactorAt, n.PasswordAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt)
+	return n
+}
+
+// insertSession stores a session in one statement (so it can stay
+// prepared): the row goes in only if the user is in the account.
+func (s *DB) insertSession(ctx context.Context, q querier, n *deadbolt.Session) error {
+	res, err := s.exec(ctx, q, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
 			second_factor_at, password_at, device_id, ip, user_agent, created_at, last_seen_at)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
 		n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
@@ -31,11 +44,7 @@ func (s *DB) CreateSession(ctx context.Context, ss *deadbolt.Session) error {
 	if err != nil {
 		return s.dialect.formatError(err)
 	}
-	if err := checkOne(res, deadbolt.ENotFound, "User"); err != nil {
-		return err
-	}
-	*ss = n
-	return nil
+	return checkOne(res, deadbolt.ENotFound, "User")
 }
 
 const sessionColumns = `account_id, id, user_id, token_hash, idle_seconds, expires_at, second_factor_at, password_at,
