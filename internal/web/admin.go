@@ -271,6 +271,14 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, p *signin.P
 			return s.signin.TwoFactorReport(r.Context(), p, all, "json", func(v *signin.UserView) error { return emit(v) })
 		})
 	}
+	return s.writeReportCSV(w, r, p, all)
+}
+
+// writeReportCSV streams the 2FA report as a CSV download, for the API
+// and the pages. An error before the first row is returned for a proper
+// answer; after it, the response is cut short so half a file never looks
+// whole.
+func (s *Server) writeReportCSV(w http.ResponseWriter, r *http.Request, p *signin.Principal, all bool) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="two-factor-report-`+p.Account.Slug+`.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
@@ -286,6 +294,7 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, p *signin.P
 	if err != nil {
 		if !header {
 			w.Header().Del("Content-Disposition")
+			w.Header().Del("Content-Type")
 			return err
 		}
 		panic(http.ErrAbortHandler)

@@ -2,7 +2,6 @@ package web
 
 import (
 	"embed"
-	"encoding/csv"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -468,10 +467,7 @@ func (s *Server) pageSetupConfirm(w http.ResponseWriter, r *http.Request) {
 			p.Session = conf.Result.Session
 			s.withUser(d, p)
 		}
-		d["Codes"], d["Next"] = conf.RecoveryCodes, next
-		d["Download"] = url.PathEscape("Recovery codes for " + p.User.Email + " at " + p.Account.Name + "\nEach works once.\n\n" +
-			strings.Join(conf.RecoveryCodes, "\n") + "\n")
-		s.render(w, r, 200, "recovery_codes", d)
+		s.renderRecoveryCodes(w, r, d, p, conf.RecoveryCodes, next)
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -566,9 +562,15 @@ func (s *Server) pageRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err, slugPath(p.Account.Slug, "/security"))
 		return
 	}
-	d := s.withUser(s.base(r, p.Account.Slug, p.Account.Name), p)
-	d["Codes"], d["Next"] = codes, slugPath(p.Account.Slug, "/security")
-	d["Download"] = url.PathEscape("Recovery codes for " + p.User.Email + " at " + p.Account.Name + "\nEach works once.\n\n" + strings.Join(codes, "\n") + "\n")
+	s.renderRecoveryCodes(w, r, s.withUser(s.base(r, p.Account.Slug, p.Account.Name), p), p, codes, slugPath(p.Account.Slug, "/security"))
+}
+
+// renderRecoveryCodes shows a new set of recovery codes, once, with a text
+// file to download.
+func (s *Server) renderRecoveryCodes(w http.ResponseWriter, r *http.Request, d page, p *signin.Principal, codes []string, next string) {
+	d["Codes"], d["Next"] = codes, next
+	d["Download"] = url.PathEscape("Recovery codes for " + p.User.Email + " at " + p.Account.Name + "\nEach works once.\n\n" +
+		strings.Join(codes, "\n") + "\n")
 	s.render(w, r, 200, "recovery_codes", d)
 }
 
@@ -848,17 +850,9 @@ func (s *Server) pageReportCSV(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="two-factor-report-`+p.Account.Slug+`.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	cw := csv.NewWriter(w)
-	cw.Write(signin.ReportColumns)
-	if err := s.signin.TwoFactorReport(r.Context(), p, r.URL.Query().Get("users") == "all", "csv", func(v *signin.UserView) error {
-		return cw.Write(v.ReportRow())
-	}); err != nil {
-		panic(http.ErrAbortHandler)
+	if err := s.writeReportCSV(w, r, p, r.URL.Query().Get("users") == "all"); err != nil {
+		s.pageError(w, r, err, slugPath(p.Account.Slug, "/admin"))
 	}
-	cw.Flush()
 }
 
 func (s *Server) pageEmailReport(w http.ResponseWriter, r *http.Request) {
