@@ -34,8 +34,11 @@ func (a *Account) Validate() error {
 		return err
 	}
 	a.Name = strings.TrimSpace(a.Name)
-	if a.Name == "" || len(a.Name) > 200 {
+	if a.Name == "" {
 		return Invalid("name", "The account name must be 1 to 200 characters.")
+	}
+	if err := CheckText("name", a.Name, 200); err != nil {
+		return err
 	}
 	return a.Policy.Validate()
 }

@@ -12,6 +12,7 @@ type AuditEvent struct {
 	ActorID   string // empty for the system or an unknown caller
 	SubjectID string
 	IP        string
+	UserAgent string // of the request that caused the event, if any
 	Details   map[string]string
 }
 

@@ -99,4 +99,8 @@ type APIToken struct {
 	TokenHash   []byte
 	CreatedAt   time.Time
 	LastUsedAt  time.Time
+	ExpiresAt   time.Time // zero: no expiry
 }
+
+// Active reports whether the token can be used at now.
+func (t *APIToken) Active(now time.Time) bool { return t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt) }

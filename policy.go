@@ -24,6 +24,13 @@ type Policy struct {
 	SessionIdleMinutes  int          `json:"session_idle_minutes"`
 	SessionMaxHours     int          `json:"session_max_hours"`
 	SMSBlockedCountries []string     `json:"sms_blocked_countries"`
+	// PasswordAPIAccess lets users without 2FA call the admin API with HTTP
+	// Basic and their password, for legacy integrations. Off by default:
+	// a password alone skips 2-step verification and step-up.
+	PasswordAPIAccess bool `json:"password_api_access"`
+	// NewDeviceNotices emails users when their account is signed in from a
+	// device Deadbolt did not recognise. On by default.
+	NewDeviceNotices bool `json:"new_device_notices"`
 
 	// When each requirement was switched on: the grace period of a user
 	// runs from the later of this and their creation. Kept by the service;
@@ -51,6 +58,7 @@ func DefaultPolicy() Policy {
 		SessionIdleMinutes:  60,
 		SessionMaxHours:     12,
 		SMSBlockedCountries: []string{},
+		NewDeviceNotices:    true,
 	}
 }
 

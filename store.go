@@ -25,6 +25,9 @@ type Completion struct {
 	// Device, when set, is stored: created when its ID is empty, else its
 	// token and remember times are updated.
 	Device *Device
+	// ResetCounters are counters of the account removed in the same
+	// transaction (the consecutive failures a success ends).
+	ResetCounters []string
 	// Session is stored; its ID is filled in.
 	Session *Session
 	Events  []*AuditEvent
@@ -127,6 +130,16 @@ type CounterStore interface {
 	PeekCounter(ctx context.Context, accountID, key string, now time.Time) (Counter, error)
 	// ResetCounter removes the counter.
 	ResetCounter(ctx context.Context, accountID, key string) error
+	// ReserveAttempt counts one attempt under the key if the rule lets it
+	// go ahead at now, in one statement: of any number of racing callers,
+	// in any number of processes, no more get through than the rule
+	// allows. ok is false when it was refused; the counter is returned as
+	// it stands either way (a missing or expired one has Count 0), so the
+	// caller can say when to try again.
+	ReserveAttempt(ctx context.Context, accountID, key string, rule AttemptRule, now time.Time) (c Counter, ok bool, err error)
+	// ReleaseAttempt gives one reserved attempt back (count − 1, never
+	// below zero), for an attempt that proved nothing either way.
+	ReleaseAttempt(ctx context.Context, accountID, key string) error
 }
 
 // SessionStore keeps sessions.
@@ -160,10 +173,16 @@ type ChallengeStore interface {
 	// FindChallengeByTokenHash looks a challenge up by the hash of its token,
 	// across accounts. ENotFound.
 	FindChallengeByTokenHash(ctx context.Context, hash []byte) (*Challenge, error)
-	// FailChallenge counts one wrong code and returns the attempts so far.
-	// ENotFound if the challenge is used or already has max attempts: the
-	// count is atomic, so racing wrong codes cannot exceed the limit.
+	// FailChallenge counts one attempt and returns the attempts so far. The
+	// service calls it before it checks a code (a reservation), so that
+	// racing codes cannot be checked more than max times. ENotFound if the
+	// challenge is used or already has max attempts: the count is atomic.
 	FailChallenge(ctx context.Context, accountID, id string, max int) (int, error)
+	// ReturnChallengeAttempt gives back one attempt counted by
+	// FailChallenge, for a code checked in advance that proved nothing
+	// (the right passcode, too late). ENotFound if the challenge is used
+	// or has no attempt to give back.
+	ReturnChallengeAttempt(ctx context.Context, accountID, id string) error
 	// ConsumeChallenge marks the challenge used. ENotFound if it is used,
 	// expired at now, or has max attempts: of racing callers, one wins.
 	ConsumeChallenge(ctx context.Context, accountID, id string, max int, now time.Time) error
@@ -250,6 +269,9 @@ type APITokenStore interface {
 	TouchAPIToken(ctx context.Context, accountID, id string, now time.Time) error
 	// DeleteAPIToken revokes a token. ENotFound.
 	DeleteAPIToken(ctx context.Context, accountID, id string) error
+	// DeleteUserAPITokens revokes all of a user's tokens and returns their
+	// ids.
+	DeleteUserAPITokens(ctx context.Context, accountID, userID string) ([]string, error)
 }
 
 // Report is an emailed link to a report.

@@ -74,7 +74,7 @@ type User struct {
 // part, so that one mailbox is one user. It checks the syntax.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
+	if s == "" || len(s) > 254 || !utf8.ValidString(s) || strings.IndexFunc(s, forbiddenInText) >= 0 {
 		return "", Invalid("email", "A valid email address is required.")
 	}
 	a, err := mail.ParseAddress(s)
@@ -103,8 +103,11 @@ func (u *User) Validate() error {
 	}
 	u.Email = email
 	u.Name = strings.TrimSpace(u.Name)
-	if u.Name == "" || utf8.RuneCountInString(u.Name) > 200 || !utf8.ValidString(u.Name) {
+	if u.Name == "" {
 		return Invalid("name", "The name must be 1 to 200 characters.")
+	}
+	if err := CheckText("name", u.Name, 200); err != nil {
+		return err
 	}
 	if !u.Role.Valid() {
 		return Invalid("role", "The role must be one of owner, admin, agent or end_user.")

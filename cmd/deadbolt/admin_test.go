@@ -101,8 +101,9 @@ func testAdminCommands(t *testing.T, environ map[string]string) {
 		}
 		types = append(types, ev.Type)
 	}
-	if len(types) < 2 || types[0] != deadbolt.AuditTwoFactorReset || types[len(types)-1] != deadbolt.AuditUserCreated {
-		t.Errorf("ann's audit events = %v, want the reset first and her creation last", types)
+	// Newest first: the notice of the reset, the reset, ..., her creation.
+	if len(types) < 3 || types[0] != deadbolt.AuditMessageQueued || types[1] != deadbolt.AuditTwoFactorReset || types[len(types)-1] != deadbolt.AuditUserCreated {
+		t.Errorf("ann's audit events = %v, want the reset's notice, the reset, and her creation last", types)
 	}
 	if code, out, _ := cli(t, environ, "", "audit", "--account", "acme", "--type", "report.exported", "--limit", "1"); code != 0 || strings.Count(out, "\n") != 1 {
 		t.Errorf("audit --type report.exported --limit 1 = %d %q", code, out)

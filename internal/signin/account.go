@@ -97,23 +97,27 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if len(next) > maxPasswordBytes {
 		return deadbolt.Invalid("new_password", "The password is too long.")
 	}
-	key := sessionPasswordKey(p.Session.ID)
-	failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Password changes are paused for a while.")
+	att, err := s.reserve(ctx, p.Account.ID, now, s.ipLimit(c.IP),
+		s.backoffLimit(sessionPasswordKey(p.Session.ID), "Password changes are paused for a while."))
 	if err != nil {
 		return err
 	}
 	ok, err := s.verifyPassword(ctx, current, p.User.PasswordHash)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		att.giveBack(ctx)
+		return ctxErr
+	}
 	if err != nil && p.User.PasswordHash != "" {
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "user", p.User.ID, "err", err)
 	}
 	if !ok {
-		if err := s.failPassword(ctx, p.Account.ID, key, c.IP, now); err != nil {
-			return err
-		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditPasswordChangeFailed, ActorID: p.User.ID,
 			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"cause": "wrong_password"}})
 		return &deadbolt.Error{Code: deadbolt.EInvalidCredentials, Field: "current_password", Message: "Your current password is not right."}
 	}
+	// The current password was right: whatever happens to the new one,
+	// this try is no failure.
+	att.succeeded(ctx)
 	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
 	if err != nil {
 		return err
@@ -132,9 +136,6 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if _, err := s.store.UpdateUser(ctx, p.Account.ID, p.User.ID, deadbolt.UserUpdate{PasswordHash: &hash}); err != nil {
 		return err
 	}
-	if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
-		return err
-	}
 	ended, err := s.store.DeleteSessions(ctx, p.Account.ID, p.User.ID, p.Session.ID)
 	if err != nil {
 		return err
@@ -146,8 +147,16 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
 		return err
 	}
+	tokens, err := s.store.DeleteUserAPITokens(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditPasswordChanged, ActorID: p.User.ID, SubjectID: p.User.ID,
-		IP: c.IP, Details: map[string]string{"sessions_ended": strconv.Itoa(ended), "devices_forgotten": strconv.Itoa(forgotten)}})
+		IP: c.IP, Details: map[string]string{"sessions_ended": strconv.Itoa(ended), "devices_forgotten": strconv.Itoa(forgotten),
+			"api_tokens_revoked": strconv.Itoa(len(tokens))}})
+	s.auditTokensRevoked(ctx, p.Account, p.User, p.User, tokens, "password_changed")
+	s.securityNotice(ctx, p.Account, p.User, noticePasswordChanged, "Your password was changed",
+		"Your password was changed: your other sessions ended, your devices were forgotten and your API tokens were revoked", c)
 	return nil
 }
 
@@ -184,23 +193,22 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 		if len(pw) > maxPasswordBytes {
 			return deadbolt.Invalid("password", "The password is too long.")
 		}
-		key := sessionPasswordKey(p.Session.ID)
-		failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Confirming is paused for a while.")
+		att, err := s.reserve(ctx, p.Account.ID, now, s.ipLimit(c.IP),
+			s.backoffLimit(sessionPasswordKey(p.Session.ID), "Confirming is paused for a while."))
 		if err != nil {
 			return err
 		}
 		ok, _ := s.verifyPassword(ctx, pw, p.User.PasswordHash)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			att.giveBack(ctx)
+			return ctxErr
+		}
 		if !ok {
-			if err := s.failPassword(ctx, p.Account.ID, key, c.IP, now); err != nil {
-				return err
-			}
 			s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
 				Details: map[string]string{"step": "step_up", "cause": "wrong_password"}})
 			return errInvalidCredentials
 		}
-		if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
-			return err
-		}
+		att.succeeded(ctx)
 		if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
 			return err
 		}
@@ -211,16 +219,20 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 	if method == "" {
 		return deadbolt.Invalid("method", "Confirm with a code from your second factor.")
 	}
-	key := secondFactorKey(p.User.ID)
-	failures, err := s.checkBackoff(ctx, p.Account.ID, key, now, "Your second factor is protected for a while.")
+	t, err := s.prepareCode(ctx, p.Account, p.User, method, code)
 	if err != nil {
 		return err
 	}
-	pr, cause, err := s.checkCode(ctx, p.Account, p.User, stepUpScope(p), method, code, now, false)
+	att, err := s.reserve(ctx, p.Account.ID, now, s.backoffLimit(secondFactorKey(p.User.ID), "Your second factor is protected for a while."))
+	if err != nil {
+		return err
+	}
+	pr, cause, err := s.checkCode(ctx, p.Account, p.User, stepUpScope(p), t, now, false)
 	if err != nil {
 		return err
 	}
 	if cause == causeExpired {
+		att.giveBack(ctx)
 		snt, err := s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, challengeID: stepUpScope(p), channel: channelOf(pr.factor.Kind),
 			to: destination(p.User, pr.factor), ttl: deadbolt.PasscodeTTL, purpose: purposeStepUp}, now)
 		if err != nil {
@@ -229,17 +241,11 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 		return codeExpired(snt)
 	}
 	if cause != "" {
-		cnt, err := s.store.HitCounter(ctx, p.Account.ID, key, s.limits.FailureMemory, now)
-		if err != nil {
-			return err
-		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
 			Details: map[string]string{"step": "step_up", "method": method, "cause": cause}})
-		return invalidCode(max(0, s.limits.BackoffFrom-cnt.Count))
+		return invalidCode(att.left())
 	}
-	if err := s.resetIf(ctx, p.Account.ID, key, failures); err != nil {
-		return err
-	}
+	att.succeeded(ctx)
 	if pr.recovery != nil && pr.recovery.Admin() {
 		// An admin's code means the user lost their factors: it has the
 		// same effect wherever it is used.

@@ -32,6 +32,9 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token, email string)
 	} else if err != nil {
 		return nil, err
 	}
+	if !t.Active(s.now()) {
+		return nil, &deadbolt.Error{Code: deadbolt.EUnauthorized, Message: "This API token has expired. Make a new one."}
+	}
 	p, err := s.principal(ctx, t.AccountID, t.UserID, &Principal{Via: ViaAPIToken})
 	if err != nil {
 		return nil, err
@@ -48,10 +51,11 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token, email string)
 }
 
 // AuthenticatePassword is password API access (HTTP Basic with an email
-// and a password) to the account with the slug. It is refused, with a
-// message that says to use an API token, whenever the user has 2FA or the
-// account requires it for them: a password alone must not do what a
-// sign-in would need a second factor for.
+// and a password) to the account with the slug. It is off unless the
+// account's policy turns it on, and even then refused, with a message that
+// says to use an API token, whenever the user has 2FA or the account
+// requires it for them: a password alone must not do what a sign-in would
+// need a second factor for.
 func (s *Service) AuthenticatePassword(ctx context.Context, slug, email, pw string, c Client) (*Principal, error) {
 	now := s.now()
 	acc, err := s.store.FindAccountBySlug(ctx, slug)
@@ -62,16 +66,20 @@ func (s *Service) AuthenticatePassword(ctx context.Context, slug, email, pw stri
 	if err != nil || pw == "" || len(pw) > maxPasswordBytes {
 		return nil, errUnauthorized
 	}
-	if err := s.checkIP(ctx, acc.ID, c.IP, now); err != nil {
-		return nil, err
-	}
-	key := passwordKey(emailN)
-	failures, err := s.checkBackoff(ctx, acc.ID, key, now, "Your account is protected for a while.")
-	if err != nil {
-		return nil, err
+	if !acc.Policy.PasswordAPIAccess {
+		// Refused before the password is looked at: the answer tells
+		// nothing of it, and costs no hash.
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditAPIAuthRefused, IP: c.IP,
+			Details: map[string]string{"email": emailN, "cause": "password_api_access_off"}})
+		return nil, deadbolt.Errorf(deadbolt.EPasswordAPIAuthDisabled,
+			"Password access to the API is off for this account. Use an API token: Authorization: Bearer dbt_..., or HTTP Basic with {email}/token:{token}.")
 	}
 	u, err := s.store.FindUserByEmail(ctx, acc.ID, emailN)
 	if err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, err
+	}
+	att, err := s.reserve(ctx, acc.ID, now, s.ipLimit(c.IP), s.backoffLimit(passwordKey(emailN), "Your account is protected for a while."))
+	if err != nil {
 		return nil, err
 	}
 	encoded := ""
@@ -79,17 +87,16 @@ func (s *Service) AuthenticatePassword(ctx context.Context, slug, email, pw stri
 		encoded = u.PasswordHash
 	}
 	ok, _ := s.verifyPassword(ctx, pw, encoded)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		att.giveBack(ctx)
+		return nil, ctxErr
+	}
 	if !ok {
-		if err := s.failPassword(ctx, acc.ID, key, c.IP, now); err != nil {
-			return nil, err
-		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
 			Details: map[string]string{"email": emailN, "cause": "wrong_password", "step": "api_password"}})
 		return nil, errUnauthorized
 	}
-	if err := s.resetIf(ctx, acc.ID, key, failures); err != nil {
-		return nil, err
-	}
+	att.succeeded(ctx)
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
 		return nil, err
@@ -278,6 +285,16 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id string, upd A
 			}
 		}
 	}
+	if upd.Name != nil {
+		name := strings.TrimSpace(*upd.Name)
+		if name == "" {
+			return nil, deadbolt.Invalid("name", "The name must be 1 to 200 characters.")
+		}
+		if err := deadbolt.CheckText("name", name, 200); err != nil {
+			return nil, err
+		}
+		upd.Name = &name
+	}
 	storeUpd := deadbolt.UserUpdate{Name: upd.Name, Role: upd.Role}
 	if upd.Phone != nil && *upd.Phone != "" {
 		if !deadbolt.ValidE164(*upd.Phone) {
@@ -369,7 +386,7 @@ func (s *Service) AdminRecoveryCode(ctx context.Context, p *Principal, id string
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditAdminRecoveryCreated, ActorID: p.User.ID, SubjectID: target.ID,
 		Details: map[string]string{"expires_at": rc.ExpiresAt.UTC().Format(time.RFC3339), "via": p.via()}})
-	s.notice(ctx, p.Account, target, "An admin made a recovery code for you",
+	s.notice(ctx, p.Account, target, "admin_recovery_code", "An admin made a recovery code for you",
 		fmt.Sprintf("%s, an admin of %s, made a one-time recovery code for your account. They will give it to you in person or by phone; it works once, until %s UTC. When you sign in with it, your other sessions end and you set up two-factor authentication again.",
 			p.User.Name, p.Account.Name, rc.ExpiresAt.UTC().Format("2006-01-02 15:04")),
 		"If you did not ask for this, tell your admin at once.")
@@ -410,30 +427,43 @@ func (s *Service) resetTwoFactor(ctx context.Context, acc *deadbolt.Account, tar
 	if err != nil {
 		return err
 	}
+	// Tokens too: whoever was in the account before the reset may have made
+	// one, and a token would outlive everything else the reset ends.
+	tokens, err := s.store.DeleteUserAPITokens(ctx, acc.ID, target.ID)
+	if err != nil {
+		return err
+	}
 	ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditTwoFactorReset, SubjectID: target.ID,
-		Details: map[string]string{"sessions_ended": strconv.Itoa(sessions), "devices_forgotten": strconv.Itoa(devices), "via": via}}
+		Details: map[string]string{"sessions_ended": strconv.Itoa(sessions), "devices_forgotten": strconv.Itoa(devices),
+			"api_tokens_revoked": strconv.Itoa(len(tokens)), "via": via}}
 	who := "The operator of " + acc.Name
 	if actor != nil {
 		ev.ActorID = actor.ID
 		who = actor.Name + ", an admin of " + acc.Name + ","
 	}
 	s.audit(ctx, ev)
-	s.notice(ctx, acc, target, "Your two-factor authentication was reset",
-		who+" reset your two-factor authentication. Your sessions have ended and your devices are forgotten. Set up two-factor authentication again when you next sign in.",
+	s.auditTokensRevoked(ctx, acc, actor, target, tokens, "two_factor_reset")
+	s.notice(ctx, acc, target, "two_factor_reset", "Your two-factor authentication was reset",
+		who+" reset your two-factor authentication. Your sessions have ended, your devices are forgotten and your API tokens are revoked. Set up two-factor authentication again when you next sign in.",
 		"If you did not ask for this, tell your admin at once.")
 	return nil
 }
 
-// notice queues an email to a user. A notice that cannot be queued is
-// logged: the action it tells of has happened anyway.
-func (s *Service) notice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, subject, body, unasked string) {
+// notice queues an email to a user and audits it under kind. A notice
+// that cannot be queued is logged: the action it tells of has happened
+// anyway.
+func (s *Service) notice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, kind, subject, body, unasked string) {
 	m := composeNotice(acc, u.Email, subject, body, unasked)
 	m.AccountID, m.UserID = acc.ID, u.ID
-	if err := s.store.QueueMessage(ctx, m); err != nil {
-		s.log.ErrorContext(ctx, "notice not queued", "user", u.ID, "err", err)
+	// Queued even when the request that caused it is gone: the change it
+	// tells of has happened.
+	if err := s.store.QueueMessage(context.WithoutCancel(ctx), m); err != nil {
+		s.log.ErrorContext(ctx, "notice not queued", "user", u.ID, "kind", kind, "err", err)
 		return
 	}
 	s.notify()
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditMessageQueued, SubjectID: u.ID,
+		Details: map[string]string{"channel": string(m.Channel), "message_id": m.ID, "to": m.MaskedTo(), "purpose": "notice", "notice": kind}})
 }
 
 // SetPolicy replaces the account's policy (step-up). Requiring 2FA for
@@ -499,6 +529,8 @@ func policyDiff(a, b deadbolt.Policy) map[string]string {
 	add("session_idle_minutes", a.SessionIdleMinutes, b.SessionIdleMinutes)
 	add("session_max_hours", a.SessionMaxHours, b.SessionMaxHours)
 	add("sms_blocked_countries", a.SMSBlockedCountries, b.SMSBlockedCountries)
+	add("password_api_access", a.PasswordAPIAccess, b.PasswordAPIAccess)
+	add("new_device_notices", a.NewDeviceNotices, b.NewDeviceNotices)
 	return d
 }
 
@@ -507,26 +539,60 @@ func (s *Service) Events(ctx context.Context, acc *deadbolt.Account, f deadbolt.
 	return s.store.FindEvents(ctx, acc.ID, f)
 }
 
+// MaxAPITokenDays bounds the expiry an API token can be given.
+const MaxAPITokenDays = 3650
+
 // CreateAPIToken makes a token that acts as the admin; it is shown once.
+// expiresInDays, when not zero, makes it stop working after that many days.
 //
-// It is a step-up action: a token acts without step-up, so minting one on
-// a stale session must not be a way around it.
-func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, description string) (string, *deadbolt.APIToken, error) {
+// It is a step-up action on a session, and only a session can make one: a
+// token acts without step-up, so minting one on a stale session, with a
+// phished password over HTTP Basic, or with another token (a leaked token
+// making itself a spare) must not be a way around the second factor.
+func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, description string, expiresInDays int) (string, *deadbolt.APIToken, error) {
+	if p.Session == nil {
+		return "", nil, deadbolt.Errorf(deadbolt.EForbidden, "API tokens are made from a signed-in session, with a second factor: not with a password or another token.")
+	}
 	if err := s.adminStepUp(ctx, p); err != nil {
 		return "", nil, err
 	}
 	description = strings.TrimSpace(description)
-	if len(description) > 200 {
-		return "", nil, deadbolt.Invalid("description", "The description is at most 200 characters.")
+	if err := deadbolt.CheckText("description", description, 200); err != nil {
+		return "", nil, err
 	}
+	if expiresInDays < 0 || expiresInDays > MaxAPITokenDays {
+		return "", nil, deadbolt.Invalid("expires_in_days", "expires_in_days must be between 1 and %d, or left out for a token that does not expire.", MaxAPITokenDays)
+	}
+	now := s.now()
 	token := secret.NewToken(PrefixAPIToken)
-	t := &deadbolt.APIToken{AccountID: p.Account.ID, UserID: p.User.ID, Description: description, TokenHash: s.keys.Hash(token), CreatedAt: s.now()}
+	t := &deadbolt.APIToken{AccountID: p.Account.ID, UserID: p.User.ID, Description: description, TokenHash: s.keys.Hash(token), CreatedAt: now}
+	if expiresInDays > 0 {
+		t.ExpiresAt = now.Add(time.Duration(expiresInDays) * 24 * time.Hour)
+	}
 	if err := s.store.CreateAPIToken(ctx, t); err != nil {
 		return "", nil, err
 	}
-	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditAPITokenCreated, ActorID: p.User.ID,
-		Details: map[string]string{"token_id": t.ID, "description": description, "via": p.via()}})
+	details := map[string]string{"token_id": t.ID, "description": description, "via": p.via()}
+	what := "An API token was created. It acts as you in the admin API"
+	if !t.ExpiresAt.IsZero() {
+		details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
+		what += ", until " + t.ExpiresAt.UTC().Format("2 January 2006")
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditAPITokenCreated, ActorID: p.User.ID, Details: details})
+	s.securityNotice(ctx, p.Account, p.User, noticeAPIToken, "An API token was created for your account", what, Client{})
 	return token, t, nil
+}
+
+// auditTokensRevoked records each of a user's tokens revoked together.
+func (s *Service) auditTokensRevoked(ctx context.Context, acc *deadbolt.Account, actor, owner *deadbolt.User, ids []string, reason string) {
+	for _, id := range ids {
+		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditAPITokenRevoked, SubjectID: owner.ID,
+			Details: map[string]string{"token_id": id, "reason": reason}}
+		if actor != nil {
+			ev.ActorID = actor.ID
+		}
+		s.audit(ctx, ev)
+	}
 }
 
 // RevokeAPIToken revokes one of the account's tokens.

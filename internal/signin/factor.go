@@ -72,7 +72,7 @@ const qrSize = 256
 // EnrollTOTP starts setting up an authenticator app. Earlier pending TOTP
 // factors of the user are dropped, so abandoned attempts do not pile up.
 func (s *Service) EnrollTOTP(ctx context.Context, p *Principal) (*Enrollment, error) {
-	if err := s.canEnroll(p, deadbolt.FactorTOTP); err != nil {
+	if err := s.canEnroll(ctx, p, deadbolt.FactorTOTP); err != nil {
 		return nil, err
 	}
 	if err := s.dropPending(ctx, p, deadbolt.FactorTOTP); err != nil {
@@ -99,7 +99,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, p *Principal) (*Enrollment, er
 // Changing the phone number is enrolling a new SMS factor.
 func (s *Service) EnrollPasscode(ctx context.Context, p *Principal, kind deadbolt.FactorKind, phoneNumber string) (*Enrollment, error) {
 	now := s.now()
-	if err := s.canEnroll(p, kind); err != nil {
+	if err := s.canEnroll(ctx, p, kind); err != nil {
 		return nil, err
 	}
 	f := &deadbolt.Factor{AccountID: p.Account.ID, UserID: p.User.ID, Kind: kind}
@@ -154,15 +154,34 @@ func (s *Service) ResendFactorCode(ctx context.Context, p *Principal, id string)
 		to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm, cooldown: true}, s.now())
 }
 
-// canEnroll checks that the user may set up a factor of the kind.
-func (s *Service) canEnroll(p *Principal, k deadbolt.FactorKind) error {
+// canEnroll checks that the user may set up a factor of the kind now.
+func (s *Service) canEnroll(ctx context.Context, p *Principal, k deadbolt.FactorKind) error {
 	if p.User.AuthSource != deadbolt.AuthPassword {
 		return deadbolt.Errorf(deadbolt.EForbidden, "You sign in through single sign-on: two-factor authentication is managed there.")
 	}
 	if !p.Account.Policy.Allows(k, p.User.Role) {
 		return deadbolt.Errorf(deadbolt.EMethodNotAllowed, "Your account does not allow this method. Use an authenticator app.")
 	}
-	return nil
+	return s.requireEnrolProof(ctx, p)
+}
+
+// RequireEnrolProof says whether the principal may add a factor now
+// (reauthentication_required if not), so a page can ask for the proof
+// before the form.
+func (s *Service) RequireEnrolProof(ctx context.Context, p *Principal) error {
+	return s.requireEnrolProof(ctx, p)
+}
+
+// requireEnrolProof guards adding a factor, which is as sensitive as
+// removing one: a user who has a factor proves one of them recently
+// (step-up), a user who has none proves their password recently. A
+// sign-in held for enrolment has just proven the password (and, on a
+// new device, 2-step verification), and lives only minutes.
+func (s *Service) requireEnrolProof(ctx context.Context, p *Principal) error {
+	if p.Challenge != nil {
+		return nil
+	}
+	return s.requireStepUp(ctx, p)
 }
 
 func (s *Service) dropPending(ctx context.Context, p *Principal, k deadbolt.FactorKind) error {
@@ -203,7 +222,11 @@ type Confirmation struct {
 	Result *Result
 }
 
-// ConfirmFactor activates a pending factor with a code from it.
+// ConfirmFactor activates a pending factor with a code from it. Like
+// starting the enrolment, it needs a recent proof (see requireEnrolProof),
+// and proving the new factor is no step-up: otherwise a stale or stolen
+// session could add its own authenticator and then pass every step-up
+// check with it.
 func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code string, c Client) (*Confirmation, error) {
 	now := s.now()
 	f, err := s.ownFactor(ctx, p, id)
@@ -213,22 +236,52 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 	if f.Status != deadbolt.FactorPending {
 		return nil, deadbolt.Errorf(deadbolt.EConflict, "This factor is already active.")
 	}
-	failures, err := s.checkBackoff(ctx, p.Account.ID, secondFactorKey(p.User.ID), now, "Setting up is paused for a while.")
+	if err := s.requireEnrolProof(ctx, p); err != nil {
+		return nil, err
+	}
+	var typed string
+	switch f.Kind {
+	case deadbolt.FactorSMS, deadbolt.FactorEmail:
+		if typed, err = normalizePasscode(code); err != nil {
+			return nil, err
+		}
+	case deadbolt.FactorTOTP:
+		var valid bool
+		if typed, valid = totp.Normalize(code); !valid {
+			return nil, deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
+		}
+	default:
+		return nil, deadbolt.Invalid("kind", "This kind of factor cannot be confirmed yet.")
+	}
+	// The try is reserved before the code is compared: against the user's
+	// consecutive failures and, during a sign-in, the challenge's attempts
+	// (it dies after five wrong codes like any other).
+	att, err := s.reserve(ctx, p.Account.ID, now, s.backoffLimit(secondFactorKey(p.User.ID), "Setting up is paused for a while."))
 	if err != nil {
 		return nil, err
+	}
+	n := 0
+	if p.Challenge != nil {
+		if n, err = s.store.FailChallenge(ctx, p.Account.ID, p.Challenge.ID, deadbolt.ChallengeMaxAttempts); err != nil {
+			att.giveBack(ctx)
+			if deadbolt.IsCode(err, deadbolt.ENotFound) {
+				return nil, errChallengeExpired
+			}
+			return nil, err
+		}
 	}
 	ok := false
 	switch f.Kind {
 	case deadbolt.FactorSMS, deadbolt.FactorEmail:
-		typed, err := normalizePasscode(code)
-		if err != nil {
-			return nil, err
-		}
 		res, err := s.checkPasscode(ctx, p.Account.ID, "", f.ID, channelOf(f.Kind), typed, now)
 		if err != nil {
 			return nil, err
 		}
 		if res == passcodeExpired {
+			att.giveBack(ctx)
+			if p.Challenge != nil {
+				s.returnChallengeAttempt(ctx, p.Challenge)
+			}
 			snt, err := s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, factorID: f.ID, channel: channelOf(f.Kind),
 				to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm}, now)
 			if err != nil {
@@ -238,12 +291,8 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		}
 		ok = res == passcodeOK
 	case deadbolt.FactorTOTP:
-		c, valid := totp.Normalize(code)
-		if !valid {
-			return nil, deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
-		}
 		var step int64
-		if step, ok = totp.Validate(f.Secret, c, now); ok {
+		if step, ok = totp.Validate(f.Secret, typed, now); ok {
 			// Record the step, so the code that proved the factor cannot
 			// then sign anyone in.
 			if err := s.store.UseTOTPStep(ctx, p.Account.ID, f.ID, step, now); deadbolt.IsCode(err, deadbolt.EConflict) {
@@ -252,28 +301,14 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 				return nil, err
 			}
 		}
-	default:
-		return nil, deadbolt.Invalid("kind", "This kind of factor cannot be confirmed yet.")
 	}
 	if !ok {
-		cnt, err := s.store.HitCounter(ctx, p.Account.ID, secondFactorKey(p.User.ID), s.limits.FailureMemory, now)
-		if err != nil {
-			return nil, err
-		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID, IP: c.IP,
 			Details: map[string]string{"step": "confirm_factor", "factor_id": f.ID, "cause": "wrong_code"}})
 		if p.Challenge != nil {
-			// During a sign-in, the challenge's attempts count too: it dies
-			// after five wrong codes like any other.
-			n, err := s.store.FailChallenge(ctx, p.Account.ID, p.Challenge.ID, deadbolt.ChallengeMaxAttempts)
-			if deadbolt.IsCode(err, deadbolt.ENotFound) {
-				return nil, errChallengeExpired
-			} else if err != nil {
-				return nil, err
-			}
 			return nil, invalidCode(deadbolt.ChallengeMaxAttempts - n)
 		}
-		return nil, invalidCode(max(0, s.limits.BackoffFrom-cnt.Count))
+		return nil, invalidCode(att.left())
 	}
 	first, err := s.store.ActivateFactor(ctx, p.Account.ID, f.ID, now)
 	if deadbolt.IsCode(err, deadbolt.ENotFound) {
@@ -281,9 +316,7 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.resetIf(ctx, p.Account.ID, secondFactorKey(p.User.ID), failures); err != nil {
-		return nil, err
-	}
+	att.succeeded(ctx)
 	conf := &Confirmation{}
 	if first {
 		codes, hashes := s.newRecoveryCodes()
@@ -296,12 +329,14 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorActivated, ActorID: p.User.ID,
 		SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
+	s.securityNotice(ctx, p.Account, p.User, noticeFactorAdded, "A sign-in method was added to your account",
+		factorWords(f)+" was added as a way to confirm it is you", c)
 	if conf.Factor, err = s.store.FindFactor(ctx, p.Account.ID, f.ID); err != nil {
 		return nil, err
 	}
 	if p.Challenge != nil {
 		// The enrolment the policy demanded is done: finish the sign-in.
-		if err := s.store.ConsumeChallenge(ctx, p.Account.ID, p.Challenge.ID, deadbolt.ChallengeMaxAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
+		if err := s.store.ConsumeChallenge(ctx, p.Account.ID, p.Challenge.ID, reservedAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
 			return nil, errChallengeExpired
 		} else if err != nil {
 			return nil, err
@@ -315,10 +350,8 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"method": string(f.Kind), "enrolled": "true"}})
 		return conf, nil
 	}
-	// Proving a factor on a session is a fresh second factor (step-up).
-	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, noTime); err != nil {
-		return nil, err
-	}
+	// A factor just proven is no step-up on this session: the session's
+	// proofs stay what they were.
 	return conf, nil
 }
 
@@ -387,6 +420,11 @@ func (s *Service) RemoveFactor(ctx context.Context, p *Principal, id string) err
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorRemoved, ActorID: p.User.ID,
 		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID, "last": boolString(active == 1)}})
+	what := factorWords(f) + " was removed from the ways to confirm it is you"
+	if active == 1 {
+		what += ", and with it two-factor authentication and your recovery codes"
+	}
+	s.securityNotice(ctx, p.Account, p.User, noticeFactorRemoved, "A sign-in method was removed from your account", what, Client{})
 	return nil
 }
 
@@ -408,6 +446,8 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal) ([]
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditRecoveryGenerated, ActorID: p.User.ID,
 		SubjectID: p.User.ID, Details: map[string]string{"reason": "regenerated"}})
+	s.securityNotice(ctx, p.Account, p.User, noticeRecoveryCodes, "New recovery codes were made for your account",
+		"New recovery codes were made, and the old ones stopped working", Client{})
 	return codes, nil
 }
 

@@ -58,11 +58,9 @@ func (s *Service) AcceptInvitation(ctx context.Context, slug, email, code, pw st
 	if len(pw) > maxPasswordBytes {
 		return deadbolt.Invalid("password", "The password is too long.")
 	}
-	if err := s.checkIP(ctx, acc.ID, c.IP, now); err != nil {
-		return err
-	}
-	key := invitationKey(emailN)
-	failures, err := s.checkBackoff(ctx, acc.ID, key, now, "Invitations are paused for a while.")
+	// Counted before the code is compared, per email and per client IP,
+	// like wrong passwords.
+	att, err := s.reserve(ctx, acc.ID, now, s.ipLimit(c.IP), s.backoffLimit(invitationKey(emailN), "Invitations are paused for a while."))
 	if err != nil {
 		return err
 	}
@@ -82,6 +80,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, slug, email, code, pw st
 			// The right code: the password rules are told only to its holder,
 			// and a password they break does not use the code up.
 			if err := password.CheckWithContext(pw, minPasswordLength(acc, u, false), u.Email, u.Name, acc.Name, acc.Slug); err != nil {
+				att.giveBack(ctx)
 				return passwordRuleErrorField(err, "password")
 			}
 			if err := s.store.UsePasscode(ctx, acc.ID, p.ID, now); err == nil {
@@ -92,10 +91,6 @@ func (s *Service) AcceptInvitation(ctx context.Context, slug, email, code, pw st
 		}
 	}
 	if res != passcodeOK {
-		// Counted per email and per client IP, like wrong passwords.
-		if err := s.failPassword(ctx, acc.ID, key, c.IP, now); err != nil {
-			return err
-		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
 			Details: map[string]string{"step": "invitation", "email": emailN, "cause": "wrong_invitation"}})
 		return wrong
@@ -107,9 +102,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, slug, email, code, pw st
 	if _, err := s.store.UpdateUser(ctx, acc.ID, u.ID, deadbolt.UserUpdate{PasswordHash: &h}); err != nil {
 		return err
 	}
-	if err := s.resetIf(ctx, acc.ID, key, failures); err != nil {
-		return err
-	}
+	att.succeeded(ctx)
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditInvitationAccepted, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
 	return nil
 }

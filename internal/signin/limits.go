@@ -3,6 +3,9 @@ package signin
 import (
 	"context"
 	"time"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/clientip"
 )
 
 // Counter keys. Password failures are counted by email, not by user, so an
@@ -16,59 +19,138 @@ func devicePasswordKey(deviceID string) string { return "pw-dev:" + deviceID }
 // (password change, step-up) apart from the email's: the session holder is
 // throttled, and nobody else can pause them by failing with their email.
 func sessionPasswordKey(sessionID string) string { return "pw-sess:" + sessionID }
-func ipKey(ip string) string                     { return "pw-ip:" + ip }
 
-// checkBackoff returns rate_limited while the wait after the counter's
-// consecutive failures runs. It is checked before the answer is looked at,
-// so the right answer does not get through a pause either.
-// It returns the count, so that callers reset only a counter that exists.
-func (s *Service) checkBackoff(ctx context.Context, accountID, key string, now time.Time, what string) (int, error) {
-	c, err := s.store.PeekCounter(ctx, accountID, key, now)
-	if err != nil {
-		return 0, err
-	}
-	if w := s.limits.wait(c.Count); w > 0 {
-		if until := c.LastAt.Add(w); now.Before(until) {
-			return c.Count, rateLimited(until.Sub(now), what)
-		}
-	}
-	return c.Count, nil
+// ipKey counts by client address; an IPv6 client by its /64, which one
+// host usually has to itself, so hopping through its addresses gains
+// nothing.
+func ipKey(ip string) string { return "pw-ip:" + clientip.LimitKey(ip) }
+
+// consecutive is the rule of consecutive failures (of a password, or of
+// second-factor codes): free tries, then a doubling wait, then a pause. A
+// wait always ends by itself: there is no lock only an admin can lift.
+func (l Limits) consecutive() deadbolt.AttemptRule {
+	return deadbolt.AttemptRule{Window: l.FailureMemory, Free: l.BackoffFrom, Base: 2 * time.Second, PauseAt: l.PauseAt, Pause: l.Pause}
 }
 
-// resetIf removes a counter that had counted something.
-func (s *Service) resetIf(ctx context.Context, accountID, key string, count int) error {
-	if count == 0 {
-		return nil
-	}
-	return s.store.ResetCounter(ctx, accountID, key)
+// perIP is the cap on wrong passwords from one client address to an
+// account per IPWindow, so one client cannot spray passwords over many
+// emails.
+func (l Limits) perIP() deadbolt.AttemptRule {
+	return deadbolt.AttemptRule{Window: l.IPWindow, Free: l.IPFailures, PauseAt: l.IPFailures, Pause: l.IPWindow}
 }
 
-// checkIP limits wrong passwords from one client IP to an account, so one
-// client cannot spray passwords over many emails.
-func (s *Service) checkIP(ctx context.Context, accountID, ip string, now time.Time) error {
+// wait is how long after n consecutive failures the next try waits.
+func (l Limits) wait(n int) time.Duration { return l.consecutive().Wait(n) }
+
+// limit is one counter an attempt is reserved under.
+type limit struct {
+	key  string
+	rule deadbolt.AttemptRule
+	// consecutive counters end with a success (reset); others (per-IP
+	// caps) only get the success's attempt back.
+	consecutive bool
+	what        string // the refusal's words
+	count       int    // once reserved: the count with this try
+}
+
+func (s *Service) backoffLimit(key, what string) limit {
+	return limit{key: key, rule: s.limits.consecutive(), consecutive: true, what: what}
+}
+
+// ipLimit is the per-IP cap; none without an address (the command line).
+func (s *Service) ipLimit(ip string) limit {
 	if ip == "" {
-		return nil
+		return limit{}
 	}
-	c, err := s.store.PeekCounter(ctx, accountID, ipKey(ip), now)
-	if err != nil {
-		return err
-	}
-	if c.Count >= s.limits.IPFailures {
-		return rateLimited(c.ResetAt.Sub(now), "Too many wrong passwords came from your network.")
-	}
-	return nil
+	return limit{key: ipKey(ip), rule: s.limits.perIP(), what: "Too many wrong passwords came from your network."}
 }
 
-// failPassword counts a wrong password under the key (the email's, or a
-// known device's) and for the client IP.
-func (s *Service) failPassword(ctx context.Context, accountID, key, ip string, now time.Time) error {
-	if _, err := s.store.HitCounter(ctx, accountID, key, s.limits.FailureMemory, now); err != nil {
-		return err
+// attempt is a try reserved, before any work, under every limit that
+// applies: racing tries cannot get past a limit, because each is counted
+// before it is checked. Once the outcome is known it either stays counted
+// (a failure), is given back (it proved nothing), or succeeded.
+type attempt struct {
+	s         *Service
+	accountID string
+	limits    []limit
+}
+
+// reserve reserves a try under each limit in turn. If one refuses, the
+// ones already taken are given back and the answer is rate_limited, with
+// the wait of the limit that refused.
+func (s *Service) reserve(ctx context.Context, accountID string, now time.Time, limits ...limit) (*attempt, error) {
+	a := &attempt{s: s, accountID: accountID}
+	for _, l := range limits {
+		if l.key == "" {
+			continue
+		}
+		c, ok, err := s.store.ReserveAttempt(ctx, accountID, l.key, l.rule, now)
+		if err == nil && !ok {
+			next := l.rule.NextAt(c, now)
+			if next.IsZero() {
+				next = now.Add(time.Second) // let go meanwhile: ask again
+			}
+			err = rateLimited(next.Sub(now), l.what)
+		}
+		if err != nil {
+			a.giveBack(ctx)
+			return nil, err
+		}
+		l.count = c.Count
+		a.limits = append(a.limits, l)
 	}
-	if ip != "" {
-		if _, err := s.store.HitCounter(ctx, accountID, ipKey(ip), s.limits.IPWindow, now); err != nil {
-			return err
+	return a, nil
+}
+
+// left is how many more tries the first consecutive limit lets through
+// before it makes the caller wait, counting this one as spent.
+func (a *attempt) left() int {
+	for _, l := range a.limits {
+		if l.consecutive {
+			return max(0, l.rule.Free-l.count)
 		}
 	}
-	return nil
+	return 0
+}
+
+// succeeded ends the consecutive failures and gives the per-IP attempt
+// back. A counter left behind only makes the next try stricter, so an
+// error is logged rather than failing what already succeeded.
+func (a *attempt) succeeded(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, l := range a.limits {
+		var err error
+		if l.consecutive {
+			err = a.s.store.ResetCounter(ctx, a.accountID, l.key)
+		} else {
+			err = a.s.store.ReleaseAttempt(ctx, a.accountID, l.key)
+		}
+		if err != nil {
+			a.s.log.WarnContext(ctx, "attempt counter not cleared", "err", err)
+		}
+	}
+}
+
+// giveBack returns every reserved attempt: the try proved nothing (the
+// caller went away, a right code came too late).
+func (a *attempt) giveBack(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx) // a caller that went away still gets its attempt back
+	for _, l := range a.limits {
+		if err := a.s.store.ReleaseAttempt(ctx, a.accountID, l.key); err != nil {
+			a.s.log.WarnContext(ctx, "attempt not given back", "err", err)
+		}
+	}
+	a.limits = nil
+}
+
+// consecutiveKeys are the counters a success removes, for callers that
+// remove them in their own transaction (a sign-in's completion).
+func (a *attempt) consecutiveKeys() []string {
+	var keys []string
+	for _, l := range a.limits {
+		if l.consecutive {
+			keys = append(keys, l.key)
+		}
+	}
+	return keys
 }

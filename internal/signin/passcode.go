@@ -21,8 +21,16 @@ type SendLimits struct {
 	Cooldown time.Duration
 	// Per hour, per user and channel.
 	SMSPerUser, EmailPerUser int
-	// Per hour, per destination (phone number or address), all accounts.
+	// Per hour, per destination (phone number or address). Sends to a
+	// destination its owner proved (an active factor's) count across all
+	// accounts; sends to one nobody proved yet (confirming a new factor,
+	// 2-step verification to an address an admin typed) count per account,
+	// so that another tenant cannot use up a victim's limit.
 	SMSPerDestination, EmailPerDestination int
+	// Per hour, per unproven destination, all accounts together: enough
+	// that no single account can reach it (three accounts' worth), so that
+	// many tenants together still cannot pump one number.
+	SMSPerUnprovenDestination, EmailPerUnprovenDestination int
 	// Per hour, per account and channel.
 	SMSPerAccount, EmailPerAccount int
 }
@@ -41,7 +49,13 @@ func (l SendLimits) withDefaults() SendLimits {
 		l.SMSPerDestination = 10
 	}
 	if l.EmailPerDestination == 0 {
-		l.EmailPerDestination = 20
+		l.EmailPerDestination = 10
+	}
+	if l.SMSPerUnprovenDestination == 0 {
+		l.SMSPerUnprovenDestination = 3 * l.SMSPerDestination
+	}
+	if l.EmailPerUnprovenDestination == 0 {
+		l.EmailPerUnprovenDestination = 3 * l.EmailPerDestination
 	}
 	if l.SMSPerAccount == 0 {
 		l.SMSPerAccount = 500
@@ -96,23 +110,30 @@ func (s *Service) sendCode(ctx context.Context, r sendRequest, now time.Time) (*
 			}
 		}
 	}
-	perUser, perDest, perAccount := s.sends.SMSPerUser, s.sends.SMSPerDestination, s.sends.SMSPerAccount
+	perUser, perDest, perUnproven, perAccount := s.sends.SMSPerUser, s.sends.SMSPerDestination, s.sends.SMSPerUnprovenDestination, s.sends.SMSPerAccount
 	if r.channel == deadbolt.ChannelEmail {
-		perUser, perDest, perAccount = s.sends.EmailPerUser, s.sends.EmailPerDestination, s.sends.EmailPerAccount
+		perUser, perDest, perUnproven, perAccount = s.sends.EmailPerUser, s.sends.EmailPerDestination, s.sends.EmailPerUnprovenDestination, s.sends.EmailPerAccount
 	}
 	ch := string(r.channel)
 	// The destination is counted by a keyed hash: a counter key must not
 	// hold a phone number in the clear.
 	dest := hex.EncodeToString(s.keys.Hash(ch + ":" + r.to)[:12])
-	for _, c := range []struct {
+	type capped struct {
 		account, key, name string
 		cap                int
 		what               string
-	}{
-		{r.acc.ID, "send:" + ch + ":user:" + r.user.ID, "user", perUser, "You have asked for many codes."},
-		{"", "send:" + ch + ":to:" + dest, "destination", perDest, "Many codes went to this destination."},
-		{r.acc.ID, "send:" + ch + ":account", "account", perAccount, "Your account has sent many codes."},
-	} {
+	}
+	caps := []capped{{r.acc.ID, "send:" + ch + ":user:" + r.user.ID, "user", perUser, "You have asked for many codes."}}
+	if r.purpose == purposeSignIn || r.purpose == purposeStepUp {
+		// To an active factor: a destination its owner proved.
+		caps = append(caps, capped{"", "send:" + ch + ":to:" + dest, "destination", perDest, "Many codes went to this destination."})
+	} else {
+		caps = append(caps,
+			capped{r.acc.ID, "send:" + ch + ":to:" + dest, "destination", perDest, "Many codes went to this destination."},
+			capped{"", "send:" + ch + ":unproven-to:" + dest, "unproven_destination", perUnproven, "Many codes went to this destination."})
+	}
+	caps = append(caps, capped{r.acc.ID, "send:" + ch + ":account", "account", perAccount, "Your account has sent many codes."})
+	for _, c := range caps {
 		cnt, err := s.store.HitCounter(ctx, c.account, c.key, time.Hour, now)
 		if err != nil {
 			return nil, err

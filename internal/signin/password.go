@@ -76,9 +76,6 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 	if len(pw) > maxPasswordBytes {
 		return nil, deadbolt.Invalid("password", "The password is too long.")
 	}
-	if err := s.checkIP(ctx, acc.ID, c.IP, now); err != nil {
-		return nil, err
-	}
 	u, err := s.store.FindUserByEmail(ctx, acc.ID, emailN)
 	if err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return nil, err
@@ -94,10 +91,14 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 			key = devicePasswordKey(device.ID)
 		}
 	}
-	failures, err := s.checkBackoff(ctx, acc.ID, key, now, "Your account is protected for a while.")
+	// The try is counted before the hash is computed, so parallel guesses
+	// cannot all be checked before the first failure is counted.
+	att, err := s.reserve(ctx, acc.ID, now, s.ipLimit(c.IP), s.backoffLimit(key, "Your account is protected for a while."))
 	if err != nil {
-		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
-			Details: map[string]string{"email": emailN, "cause": "rate_limited"}})
+		if deadbolt.IsCode(err, deadbolt.ERateLimited) {
+			s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
+				Details: map[string]string{"email": emailN, "cause": "rate_limited"}})
+		}
 		return nil, err
 	}
 	var encoded, cause string
@@ -113,8 +114,9 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 	}
 	ok, err := s.verifyPassword(ctx, pw, encoded)
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		// The caller went away while waiting for a hash: no answer, and no
-		// failure counted against the email.
+		// The caller went away while waiting for a hash: no answer, and the
+		// try is given back.
+		att.giveBack(ctx)
 		return nil, ctxErr
 	}
 	if err != nil && encoded != "" {
@@ -126,9 +128,6 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		if cause == "" {
 			cause = "wrong_password"
 		}
-		if err := s.failPassword(ctx, acc.ID, key, c.IP, now); err != nil {
-			return nil, err
-		}
 		ev := deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, IP: c.IP,
 			Details: map[string]string{"email": emailN, "cause": cause, "step": "password"}}
 		if u != nil {
@@ -137,9 +136,7 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		s.audit(ctx, ev)
 		return nil, errInvalidCredentials
 	}
-	if err := s.resetIf(ctx, acc.ID, key, failures); err != nil {
-		return nil, err
-	}
+	att.succeeded(ctx)
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		// The parameters were raised: store a new hash while the password is
 		// at hand. Failing to is no reason to refuse the sign-in.
@@ -270,13 +267,14 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 			return res, nil
 		}
 		// Required and none usable: set one up before any session exists.
-		res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeEnrollment, device, c, now)
-		if err != nil {
-			return nil, err
+		// On a device Deadbolt does not recognise, 2-step verification comes
+		// first: requiring 2FA must never make a password alone enough to
+		// bind an authenticator to the account (after an admin's reset too,
+		// which forgets the user's devices).
+		if needsDeviceVerification(u, device) {
+			return s.startDeviceVerification(ctx, acc, u, c, now)
 		}
-		res.Status, res.Methods = StatusEnrollment, enrollableKinds(acc, u)
-		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditEnrollmentRequired, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
-		return res, nil
+		return s.startEnrollment(ctx, acc, u, device, c, now)
 	}
 	if needsDeviceVerification(u, device) {
 		return s.startDeviceVerification(ctx, acc, u, c, now)
@@ -292,6 +290,25 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
 		IP: c.IP, Details: map[string]string{"method": "password"}})
+	return res, nil
+}
+
+// mustEnroll reports whether the user must set up a factor before they get
+// a session: 2FA is required of them, they have none they can use, and
+// their grace period (if any) is over.
+func mustEnroll(acc *deadbolt.Account, u *deadbolt.User, factors []*deadbolt.Factor, now time.Time) bool {
+	return len(available(acc, u, factors)) == 0 && acc.Policy.Requires2FA(u.Role) &&
+		!now.Before(acc.Policy.GraceDeadline(u.Role, u.CreatedAt))
+}
+
+// startEnrollment holds the sign-in until the user sets up a first factor.
+func (s *Service) startEnrollment(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, device *deadbolt.Device, c Client, now time.Time) (*Result, error) {
+	res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeEnrollment, device, c, now)
+	if err != nil {
+		return nil, err
+	}
+	res.Status, res.Methods = StatusEnrollment, enrollableKinds(acc, u)
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditEnrollmentRequired, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
 	return res, nil
 }
 

@@ -48,7 +48,7 @@ func (s *Service) EmailReport(ctx context.Context, p *Principal, publicURL strin
 		return nil, err
 	}
 	link := publicURL + "/accounts/" + p.Account.Slug + "/reports/two-factor/" + r.ID
-	s.notice(ctx, p.Account, p.User, "Your two-factor authentication report",
+	s.notice(ctx, p.Account, p.User, "report_link", "Your two-factor authentication report",
 		"The report you asked for, of who in "+p.Account.Name+" uses two-factor authentication, is ready: "+link+
 			" . Open it while signed in as an admin of the account; the link works for 24 hours.",
 		"If you did not ask for this report, tell your account owner.")

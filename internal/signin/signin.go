@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -73,20 +74,6 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// wait returns how long after the latest of n consecutive failures the
-// next attempt must wait: nothing before BackoffFrom, then 2 s doubling
-// (2, 4, 8, 16, 32 s with the defaults), then Pause from PauseAt on. A wait
-// always ends by itself: there is no lock that only an admin can lift.
-func (l Limits) wait(n int) time.Duration {
-	switch {
-	case n < l.BackoffFrom:
-		return 0
-	case n >= l.PauseAt:
-		return l.Pause
-	}
-	return min(time.Duration(2<<(n-l.BackoffFrom))*time.Second, l.Pause)
-}
-
 // Options configure a Service.
 type Options struct {
 	Store  deadbolt.Store
@@ -97,6 +84,9 @@ type Options struct {
 	// Notify is called when a message was queued, so the delivery worker
 	// can send it at once; default: nothing (the worker polls).
 	Notify func()
+	// PublicURL is where people reach the service, for the links in
+	// notices (no trailing slash).
+	PublicURL string
 	// Now is the clock; default time.Now. Tests inject a fixed one.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -114,9 +104,11 @@ type Service struct {
 	limits Limits
 	sends  SendLimits
 	notify func()
-	now    func() time.Time
-	log    *slog.Logger
-	hashes chan struct{}
+	// publicURL is where people reach the service, for links in emails.
+	publicURL string
+	now       func() time.Time
+	log       *slog.Logger
+	hashes    chan struct{}
 }
 
 // New returns a Service.
@@ -134,15 +126,16 @@ func New(opts Options) *Service {
 		opts.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
 	}
 	return &Service{
-		store:  opts.Store,
-		keys:   opts.Keys,
-		hasher: opts.Hasher,
-		limits: opts.Limits.withDefaults(),
-		sends:  opts.Sends.withDefaults(),
-		notify: opts.Notify,
-		now:    opts.Now,
-		log:    opts.Logger,
-		hashes: make(chan struct{}, opts.MaxConcurrentHashes),
+		store:     opts.Store,
+		keys:      opts.Keys,
+		hasher:    opts.Hasher,
+		limits:    opts.Limits.withDefaults(),
+		sends:     opts.Sends.withDefaults(),
+		notify:    opts.Notify,
+		publicURL: strings.TrimRight(opts.PublicURL, "/"),
+		now:       opts.Now,
+		log:       opts.Logger,
+		hashes:    make(chan struct{}, opts.MaxConcurrentHashes),
 	}
 }
 
@@ -153,12 +146,40 @@ type Client struct {
 	DeviceToken string // the Deadbolt-Device header, if any
 }
 
-// audit records an event. The action has happened whether or not the
-// event is stored, so a failure is logged rather than returned.
-func (s *Service) audit(ctx context.Context, e deadbolt.AuditEvent) {
+type clientKey struct{}
+
+// WithClient returns a context that carries the client of the request it
+// serves, so that every audit event the request causes, admin actions
+// included, records where it came from.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// clientOf returns the client the context carries (zero for the command
+// line and background work).
+func clientOf(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
+}
+
+// stamp fills in an event's time and, from the request, its client.
+func (s *Service) stamp(ctx context.Context, e *deadbolt.AuditEvent) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
+	c := clientOf(ctx)
+	if e.IP == "" {
+		e.IP = c.IP
+	}
+	if e.UserAgent == "" {
+		e.UserAgent = truncate(c.UserAgent, 256)
+	}
+}
+
+// audit records an event. The action has happened whether or not the
+// event is stored, so a failure is logged rather than returned.
+func (s *Service) audit(ctx context.Context, e deadbolt.AuditEvent) {
+	s.stamp(ctx, &e)
 	if err := s.store.RecordEvent(ctx, &e); err != nil {
 		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "account", e.AccountID, "err", err)
 	}

@@ -41,22 +41,18 @@ func (s *Service) sendDeviceCode(ctx context.Context, acc *deadbolt.Account, u *
 		ttl: deadbolt.DeviceVerificationTTL, purpose: purposeDevice}, now)
 }
 
-// verifyDevice answers a 2-step verification challenge. A wrong or
-// expired code sends a new one; the right one recognises the device.
-func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge, method, code string,
-	failures int, c Client, now time.Time) (*Result, error) {
-	if method != string(deadbolt.FactorEmail) {
-		return nil, deadbolt.Invalid("method", "Use the code we emailed you: method email.")
-	}
-	typed, err := normalizePasscode(code)
-	if err != nil {
-		return nil, err
-	}
+// verifyDevice answers a 2-step verification challenge with a code whose
+// try (the n-th of the challenge) is reserved. A wrong or expired code
+// sends a new one; the right one recognises the device.
+func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge, typed string,
+	att *attempt, n int, c Client, now time.Time) (*Result, error) {
+	method := string(deadbolt.FactorEmail)
 	res, err := s.checkPasscode(ctx, acc.ID, ch.ID, "", deadbolt.ChannelEmail, typed, now)
 	if err != nil {
 		return nil, err
 	}
 	if res == passcodeExpired {
+		s.giveBackCode(ctx, att, ch)
 		snt, err := s.sendDeviceCode(ctx, acc, u, ch.ID, now)
 		if err != nil {
 			return nil, err
@@ -64,11 +60,11 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 		return nil, codeExpired(snt)
 	}
 	if res != passcodeOK {
-		err := s.wrongCode(ctx, acc, u, ch, method, "wrong_device_code", c, now)
+		err := s.wrongCode(ctx, acc, u, method, "wrong_device_code", n, c)
 		// A new code goes out only while the challenge lives: after the
 		// fifth wrong code it would be wasted, and count against limits.
 		var e *deadbolt.Error
-		if errors.As(err, &e) && e.Code == deadbolt.EInvalidCode && e.Details["attempts_left"] != 0 {
+		if errors.As(err, &e) && n < deadbolt.ChallengeMaxAttempts {
 			if snt, sendErr := s.sendDeviceCode(ctx, acc, u, ch.ID, now); sendErr == nil {
 				e.Message = "That code is not right. We sent you a new one to " + snt.To + "."
 				e.Details["new_code_sent"], e.Details["sent_to"] = true, snt.To
@@ -76,14 +72,12 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 		}
 		return nil, err
 	}
-	if err := s.store.ConsumeChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
+	if err := s.store.ConsumeChallenge(ctx, acc.ID, ch.ID, reservedAttempts, now); deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return nil, errChallengeExpired
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.resetIf(ctx, acc.ID, secondFactorKey(u.ID), failures); err != nil {
-		return nil, err
-	}
+	att.succeeded(ctx)
 	// The device is recognised from now on (no 2-step verification), but
 	// not remembered: that is for second factors.
 	token := secret.NewToken(PrefixDevice)
@@ -91,6 +85,22 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 		CreatedAt: now, LastSeenAt: now}
 	if err := s.store.CreateDevice(ctx, d); err != nil {
 		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditDeviceVerified, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
+		Details: map[string]string{"device_id": d.ID, "device": d.Name}})
+	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if mustEnroll(acc, u, factors, now) {
+		// The device is verified; now the first factor the account requires,
+		// before any session.
+		out, err := s.startEnrollment(ctx, acc, u, d, c, now)
+		if err != nil {
+			return nil, err
+		}
+		out.DeviceToken = token
+		return out, nil
 	}
 	// A 2-step verification code is no second factor: the session has
 	// only the password as proof.
@@ -102,8 +112,6 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 	if due := acc.Policy.GraceDeadline(u.Role, u.CreatedAt); now.Before(due) {
 		out.TwoFactorDue = due
 	}
-	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditDeviceVerified, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
-		Details: map[string]string{"device_id": d.ID, "device": d.Name}})
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 		Details: map[string]string{"method": "password", "device_verification": "true"}})
 	return out, nil

@@ -22,31 +22,60 @@ type proof struct {
 	step int64
 }
 
-// checkCode checks a second-factor code of the user. A malformed code is an
-// invalid_request (it is no guess, so it costs no attempt); a wrong,
-// replayed or expired one returns ok false with the cause for the audit log.
-//
-// scope is the challenge (or step-up scope) that SMS and email codes were
-// sent for; a right code that came too late returns the cause
-// causeExpired, and the caller sends a new one.
-func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, scope, method, code string, now time.Time, deferStep bool) (p proof, cause string, err error) {
+// codeTry is a second-factor code ready to be checked: a method the user
+// can use now, and a code in its form.
+type codeTry struct {
+	method string
+	code   string // normalised
+	usable []*deadbolt.Factor
+}
+
+// prepareCode checks that the method is one of the user's and the code is
+// well formed. A malformed code is an invalid_request: it is no guess, so
+// it is refused before any attempt is reserved.
+func (s *Service) prepareCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, method, code string) (*codeTry, error) {
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
-		return p, "", err
+		return nil, err
 	}
 	usable := available(acc, u, factors)
 	methods, _ := methodsOf(usable)
 	if len(usable) == 0 || !slices.Contains(methods, method) {
-		return p, "", deadbolt.Invalid("method", "Use one of: %s.", strings.Join(methods, ", "))
+		return nil, deadbolt.Invalid("method", "Use one of: %s.", strings.Join(methods, ", "))
 	}
-	p.method = method
+	t := &codeTry{method: method, usable: usable}
+	var ok bool
 	switch method {
 	case MethodRecoveryCode:
-		n, ok := normalizeRecoveryCode(code)
-		if !ok {
-			return p, "", deadbolt.Invalid("code", "A recovery code is 10 letters and digits, such as abcde-fghjk.")
+		if t.code, ok = normalizeRecoveryCode(code); !ok {
+			return nil, deadbolt.Invalid("code", "A recovery code is 10 letters and digits, such as abcde-fghjk.")
 		}
-		rc, err := s.store.ConsumeRecoveryCode(ctx, acc.ID, u.ID, s.keys.Hash(n), now)
+	case string(deadbolt.FactorSMS), string(deadbolt.FactorEmail):
+		if t.code, err = normalizePasscode(code); err != nil {
+			return nil, err
+		}
+	case string(deadbolt.FactorTOTP):
+		if t.code, ok = totp.Normalize(code); !ok {
+			return nil, deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
+		}
+	default:
+		return nil, deadbolt.Invalid("method", "This method cannot be used here yet.")
+	}
+	return t, nil
+}
+
+// checkCode checks a prepared second-factor code of the user. A wrong,
+// replayed or expired one returns the cause for the audit log. The caller
+// has reserved the attempt.
+//
+// scope is the challenge (or step-up scope) that SMS and email codes were
+// sent for; a right code that came too late returns the cause
+// causeExpired, and the caller sends a new one.
+func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, scope string, t *codeTry, now time.Time, deferStep bool) (p proof, cause string, err error) {
+	p.method = t.method
+	switch t.method {
+	case MethodRecoveryCode:
+		rc, err := s.store.ConsumeRecoveryCode(ctx, acc.ID, u.ID, s.keys.Hash(t.code), now)
 		if deadbolt.IsCode(err, deadbolt.ENotFound) {
 			return p, "wrong_recovery_code", nil
 		} else if err != nil {
@@ -55,13 +84,9 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 		p.recovery = rc
 		return p, "", nil
 	case string(deadbolt.FactorSMS), string(deadbolt.FactorEmail):
-		c, err := normalizePasscode(code)
-		if err != nil {
-			return p, "", err
-		}
-		kind := deadbolt.FactorKind(method)
-		p.factor = factorOf(usable, kind)
-		res, err := s.checkPasscode(ctx, acc.ID, scope, "", channelOf(kind), c, now)
+		kind := deadbolt.FactorKind(t.method)
+		p.factor = factorOf(t.usable, kind)
+		res, err := s.checkPasscode(ctx, acc.ID, scope, "", channelOf(kind), t.code, now)
 		switch {
 		case err != nil:
 			return p, "", err
@@ -76,39 +101,34 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 			}
 		}
 		return p, "", nil
-	case string(deadbolt.FactorTOTP):
-		c, ok := totp.Normalize(code)
-		if !ok {
-			return p, "", deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
+	}
+	// An authenticator app's code.
+	cause = "wrong_code"
+	for _, f := range t.usable {
+		if f.Kind != deadbolt.FactorTOTP {
+			continue
 		}
-		cause = "wrong_code"
-		for _, f := range usable {
-			if f.Kind != deadbolt.FactorTOTP {
-				continue
-			}
-			step, ok := totp.Validate(f.Secret, c, now)
-			if !ok {
-				continue
-			}
-			if deferStep {
-				p.factor, p.step = f, step
-				return p, "", nil
-			}
-			// The step is recorded in one conditional statement: a code that
-			// was already used, here or in another process, is refused.
-			err := s.store.UseTOTPStep(ctx, acc.ID, f.ID, step, now)
-			if deadbolt.IsCode(err, deadbolt.EConflict) {
-				cause = "replayed_code"
-				continue
-			} else if err != nil {
-				return p, "", err
-			}
-			p.factor = f
+		step, ok := totp.Validate(f.Secret, t.code, now)
+		if !ok {
+			continue
+		}
+		if deferStep {
+			p.factor, p.step = f, step
 			return p, "", nil
 		}
-		return p, cause, nil
+		// The step is recorded in one conditional statement: a code that
+		// was already used, here or in another process, is refused.
+		err := s.store.UseTOTPStep(ctx, acc.ID, f.ID, step, now)
+		if deadbolt.IsCode(err, deadbolt.EConflict) {
+			cause = "replayed_code"
+			continue
+		} else if err != nil {
+			return p, "", err
+		}
+		p.factor = f
+		return p, "", nil
 	}
-	return p, "", deadbolt.Invalid("method", "This method cannot be used here yet.")
+	return p, cause, nil
 }
 
 // causeExpired is the cause of the right passcode typed too late.
@@ -132,6 +152,11 @@ func (s *Service) liveChallenge(ctx context.Context, token string, now time.Time
 	return ch, nil
 }
 
+// reservedAttempts is what a challenge's completion checks once the
+// attempt being answered was reserved with FailChallenge: it is consumed
+// while its attempts, this one included, are at most the limit.
+const reservedAttempts = deadbolt.ChallengeMaxAttempts + 1
+
 // Verify answers a second-factor challenge with a code.
 func (s *Service) Verify(ctx context.Context, challengeToken, method, code string, remember bool, c Client) (*Result, error) {
 	now := s.now()
@@ -152,22 +177,34 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	} else if err != nil {
 		return nil, err
 	}
-	failures, err := s.checkBackoff(ctx, acc.ID, secondFactorKey(u.ID), now, "Your second factor is protected for a while.")
+	var t *codeTry
+	if ch.Purpose == deadbolt.ChallengeDeviceVerification {
+		if method != string(deadbolt.FactorEmail) {
+			return nil, deadbolt.Invalid("method", "Use the code we emailed you: method email.")
+		}
+		typed, err := normalizePasscode(code)
+		if err != nil {
+			return nil, err
+		}
+		t = &codeTry{method: method, code: typed}
+	} else if t, err = s.prepareCode(ctx, acc, u, method, code); err != nil {
+		return nil, err
+	}
+	att, n, err := s.reserveCode(ctx, acc, u, ch, method, c, now)
 	if err != nil {
-		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
-			Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
 		return nil, err
 	}
 	if ch.Purpose == deadbolt.ChallengeDeviceVerification {
-		return s.verifyDevice(ctx, acc, u, ch, method, code, failures, c, now)
+		return s.verifyDevice(ctx, acc, u, ch, t.code, att, n, c, now)
 	}
-	p, cause, err := s.checkCode(ctx, acc, u, ch.ID, method, code, now, true)
+	p, cause, err := s.checkCode(ctx, acc, u, ch.ID, t, now, true)
 	if err != nil {
 		return nil, err
 	}
 	if cause == causeExpired {
 		// The right code, too late: a new one goes out, and the caller is
-		// told so. No attempt is counted: it was no guess.
+		// told so. The attempt is given back: it was no guess.
+		s.giveBackCode(ctx, att, ch)
 		snt, err := s.sendCode(ctx, sendRequest{acc: acc, user: u, challengeID: ch.ID, channel: channelOf(p.factor.Kind),
 			to: destination(u, p.factor), ttl: deadbolt.PasscodeTTL, purpose: purposeSignIn}, now)
 		if err != nil {
@@ -176,37 +213,66 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 		return nil, codeExpired(snt)
 	}
 	if cause != "" {
-		return nil, s.wrongCode(ctx, acc, u, ch, method, cause, c, now)
+		return nil, s.wrongCode(ctx, acc, u, method, cause, n, c)
 	}
-	res, err := s.completeSecondFactor(ctx, acc, u, ch, p, remember, failures, c, now)
+	res, err := s.completeSecondFactor(ctx, acc, u, ch, p, remember, att, c, now)
 	if deadbolt.IsCode(err, deadbolt.EConflict) {
 		// The TOTP step was used meanwhile (a replay, here or in another
 		// process): a wrong code like any other.
-		return nil, s.wrongCode(ctx, acc, u, ch, method, "replayed_code", c, now)
+		return nil, s.wrongCode(ctx, acc, u, method, "replayed_code", n, c)
 	}
 	return res, err
 }
 
-// wrongCode counts a wrong code against the challenge and the user.
-func (s *Service) wrongCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge, method, cause string, c Client, now time.Time) error {
-	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
-		Details: map[string]string{"step": "second_factor", "method": method, "cause": cause}})
-	if _, err := s.store.HitCounter(ctx, acc.ID, secondFactorKey(u.ID), s.limits.FailureMemory, now); err != nil {
-		return err
+// reserveCode reserves the try of a code before it is checked: one of the
+// user's consecutive second-factor failures (across challenges), then one
+// of the challenge's five attempts. Racing codes cannot get more checks
+// than the limits allow. It returns the challenge's attempts with this one.
+func (s *Service) reserveCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge, method string,
+	c Client, now time.Time) (*attempt, int, error) {
+	att, err := s.reserve(ctx, acc.ID, now, s.backoffLimit(secondFactorKey(u.ID), "Your second factor is protected for a while."))
+	if err != nil {
+		if deadbolt.IsCode(err, deadbolt.ERateLimited) {
+			s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+				Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
+		}
+		return nil, 0, err
 	}
 	n, err := s.store.FailChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts)
-	if deadbolt.IsCode(err, deadbolt.ENotFound) {
-		return errChallengeExpired // racing wrong codes used the last attempt
-	} else if err != nil {
-		return err
+	if err != nil {
+		att.giveBack(ctx)
+		if deadbolt.IsCode(err, deadbolt.ENotFound) {
+			return nil, 0, errChallengeExpired // racing codes took the last attempt
+		}
+		return nil, 0, err
 	}
+	return att, n, nil
+}
+
+// giveBackCode returns a reserved try that proved nothing.
+func (s *Service) giveBackCode(ctx context.Context, att *attempt, ch *deadbolt.Challenge) {
+	att.giveBack(ctx)
+	s.returnChallengeAttempt(ctx, ch)
+}
+
+func (s *Service) returnChallengeAttempt(ctx context.Context, ch *deadbolt.Challenge) {
+	if err := s.store.ReturnChallengeAttempt(context.WithoutCancel(ctx), ch.AccountID, ch.ID); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		s.log.WarnContext(ctx, "challenge attempt not given back", "err", err)
+	}
+}
+
+// wrongCode audits a wrong code, whose attempt (the n-th of the
+// challenge) is already counted against the challenge and the user.
+func (s *Service) wrongCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, method, cause string, n int, c Client) error {
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+		Details: map[string]string{"step": "second_factor", "method": method, "cause": cause}})
 	return invalidCode(deadbolt.ChallengeMaxAttempts - n)
 }
 
 // completeSecondFactor makes the session after a proven second factor, and
 // remembers the device if asked and allowed.
 func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge,
-	p proof, remember bool, failures int, c Client, now time.Time) (*Result, error) {
+	p proof, remember bool, att *attempt, c Client, now time.Time) (*Result, error) {
 	var deviceToken string
 	var device *deadbolt.Device
 	if days := acc.Policy.RememberDevice(u.Role); remember && days > 0 {
@@ -222,24 +288,21 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 	if p.recovery != nil && p.recovery.Admin() {
 		details["admin_recovery"] = "true"
 	}
-	// Consuming the challenge, making the session and auditing the sign-in
-	// are one transaction. Of racing right answers, one consumes the
-	// challenge; the others find it gone (a TOTP step or recovery code
-	// they used stays used).
+	// Consuming the challenge, making the session, ending the consecutive
+	// failures and auditing the sign-in are one transaction. Of racing
+	// right answers, one consumes the challenge; the others find it gone
+	// (a TOTP step or recovery code they used stays used).
 	token, sess := s.newSession(acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, deviceID: ch.DeviceID})
 	ev := &deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
-		Time: now, Details: details}
-	comp := &deadbolt.Completion{AccountID: acc.ID, ChallengeID: ch.ID, MaxAttempts: deadbolt.ChallengeMaxAttempts, Now: now,
-		Device: device, Session: sess, Events: []*deadbolt.AuditEvent{ev}}
+		UserAgent: truncate(c.UserAgent, 256), Time: now, Details: details}
+	comp := &deadbolt.Completion{AccountID: acc.ID, ChallengeID: ch.ID, MaxAttempts: reservedAttempts, Now: now,
+		Device: device, Session: sess, Events: []*deadbolt.AuditEvent{ev}, ResetCounters: att.consecutiveKeys()}
 	if p.step != 0 && p.factor != nil && p.factor.Kind == deadbolt.FactorTOTP {
 		comp.TOTPFactorID, comp.TOTPStep = p.factor.ID, p.step
 	}
 	if err := s.store.CompleteChallenge(ctx, comp); deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return nil, errChallengeExpired
 	} else if err != nil {
-		return nil, err
-	}
-	if err := s.resetIf(ctx, acc.ID, secondFactorKey(u.ID), failures); err != nil {
 		return nil, err
 	}
 	res := &Result{Status: StatusSignedIn, Account: acc, User: u, SessionToken: token, Session: sess, RecoveryCodesLeft: -1, DeviceToken: deviceToken}

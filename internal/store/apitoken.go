@@ -14,10 +14,10 @@ func (s *DB) CreateAPIToken(ctx context.Context, t *deadbolt.APIToken) error {
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = s.clock()
 	}
-	n.CreatedAt = normTime(n.CreatedAt)
-	res, err := s.exec(ctx, s.db, `INSERT INTO api_tokens (account_id, id, user_id, description, token_hash, created_at)
-		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
-		n.AccountID, n.ID, n.UserID, n.Description, n.TokenHash, micros(n.CreatedAt), n.AccountID, n.UserID)
+	n.CreatedAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.ExpiresAt)
+	res, err := s.exec(ctx, s.db, `INSERT INTO api_tokens (account_id, id, user_id, description, token_hash, created_at, expires_at)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+		n.AccountID, n.ID, n.UserID, n.Description, n.TokenHash, micros(n.CreatedAt), micros(n.ExpiresAt), n.AccountID, n.UserID)
 	if err != nil {
 		return s.dialect.formatError(err)
 	}
@@ -28,11 +28,11 @@ func (s *DB) CreateAPIToken(ctx context.Context, t *deadbolt.APIToken) error {
 	return nil
 }
 
-const apiTokenColumns = `account_id, id, user_id, description, token_hash, created_at, last_used_at`
+const apiTokenColumns = `account_id, id, user_id, description, token_hash, created_at, last_used_at, expires_at`
 
 func scanAPIToken(row interface{ Scan(...any) error }) (*deadbolt.APIToken, error) {
 	var t deadbolt.APIToken
-	if err := row.Scan(&t.AccountID, &t.ID, &t.UserID, &t.Description, &t.TokenHash, at(&t.CreatedAt), at(&t.LastUsedAt)); err != nil {
+	if err := row.Scan(&t.AccountID, &t.ID, &t.UserID, &t.Description, &t.TokenHash, at(&t.CreatedAt), at(&t.LastUsedAt), at(&t.ExpiresAt)); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -76,4 +76,22 @@ func (s *DB) DeleteAPIToken(ctx context.Context, accountID, id string) error {
 		return err
 	}
 	return checkOne(res, deadbolt.ENotFound, "API token")
+}
+
+// DeleteUserAPITokens revokes a user's tokens in one statement.
+func (s *DB) DeleteUserAPITokens(ctx context.Context, accountID, userID string) ([]string, error) {
+	rows, err := s.query(ctx, s.db, `DELETE FROM api_tokens WHERE account_id = ? AND user_id = ? RETURNING id`, accountID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -42,9 +42,9 @@ func (s *DB) normEvent(e *deadbolt.AuditEvent) (details string, err error) {
 // insertEvent appends an event and fills in its id.
 func (s *DB) insertEvent(ctx context.Context, q querier, e *deadbolt.AuditEvent, details string) error {
 	var id int64
-	err := s.queryRow(ctx, q, `INSERT INTO audit_events (account_id, time, type, actor_id, subject_id, ip, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		e.AccountID, micros(e.Time), e.Type, e.ActorID, e.SubjectID, e.IP, details).Scan(&id)
+	err := s.queryRow(ctx, q, `INSERT INTO audit_events (account_id, time, type, actor_id, subject_id, ip, user_agent, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		e.AccountID, micros(e.Time), e.Type, e.ActorID, e.SubjectID, e.IP, e.UserAgent, details).Scan(&id)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (s *DB) insertEvent(ctx context.Context, q querier, e *deadbolt.AuditEvent,
 
 // FindEvents returns the account's events matching f, newest first.
 func (s *DB) FindEvents(ctx context.Context, accountID string, f deadbolt.AuditFilter) ([]*deadbolt.AuditEvent, error) {
-	q := `SELECT id, account_id, time, type, actor_id, subject_id, ip, details FROM audit_events WHERE account_id = ?`
+	q := `SELECT id, account_id, time, type, actor_id, subject_id, ip, user_agent, details FROM audit_events WHERE account_id = ?`
 	args := []any{accountID}
 	if f.Type != "" {
 		q += ` AND type = ?`
@@ -85,7 +85,7 @@ func (s *DB) FindEvents(ctx context.Context, accountID string, f deadbolt.AuditF
 		var e deadbolt.AuditEvent
 		var id int64
 		var details string
-		if err := rows.Scan(&id, &e.AccountID, at(&e.Time), &e.Type, &e.ActorID, &e.SubjectID, &e.IP, &details); err != nil {
+		if err := rows.Scan(&id, &e.AccountID, at(&e.Time), &e.Type, &e.ActorID, &e.SubjectID, &e.IP, &e.UserAgent, &details); err != nil {
 			return nil, err
 		}
 		e.ID = strconv.FormatInt(id, 10)

@@ -115,6 +115,11 @@ func (s *DB) CompleteChallenge(ctx context.Context, c *deadbolt.Completion) erro
 		if err := checkOne(res, deadbolt.ENotFound, "Challenge"); err != nil {
 			return err
 		}
+		for _, key := range c.ResetCounters {
+			if _, err := s.exec(ctx, tx, `DELETE FROM counters WHERE account_id = ? AND name = ?`, c.AccountID, key); err != nil {
+				return err
+			}
+		}
 		if c.Device != nil {
 			if c.Device.ID == "" {
 				err = s.insertDevice(ctx, tx, &dev)
@@ -146,4 +151,14 @@ func (s *DB) CompleteChallenge(ctx context.Context, c *deadbolt.Completion) erro
 		*e = evs[i]
 	}
 	return nil
+}
+
+// ReturnChallengeAttempt gives back one attempt of a live challenge.
+func (s *DB) ReturnChallengeAttempt(ctx context.Context, accountID, id string) error {
+	res, err := s.exec(ctx, s.db, `UPDATE challenges SET attempts = attempts - 1
+		WHERE account_id = ? AND id = ? AND used_at IS NULL AND attempts > 0`, accountID, id)
+	if err != nil {
+		return err
+	}
+	return checkOne(res, deadbolt.ENotFound, "Challenge")
 }

@@ -371,12 +371,13 @@ func nullable(s string) any {
 }
 
 type tokenRequest struct {
-	Description string `json:"description"`
+	Description   string `json:"description"`
+	ExpiresInDays int    `json:"expires_in_days"`
 }
 
 func apiTokenJSON(t *deadbolt.APIToken) map[string]any {
 	return map[string]any{"id": t.ID, "description": t.Description, "user_id": t.UserID, "created_at": ts(t.CreatedAt),
-		"last_used_at": ts(t.LastUsedAt)}
+		"last_used_at": ts(t.LastUsedAt), "expires_at": ts(t.ExpiresAt)}
 }
 
 func (s *Server) handleCreateAPIToken(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
@@ -384,7 +385,7 @@ func (s *Server) handleCreateAPIToken(w http.ResponseWriter, r *http.Request, p 
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	token, t, err := s.signin.CreateAPIToken(r.Context(), p, req.Description)
+	token, t, err := s.signin.CreateAPIToken(r.Context(), p, req.Description, req.ExpiresInDays)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/signin"
 )
 
 // acme is the base path of the test account's admin routes.
@@ -24,18 +26,19 @@ const acme = "/api/v1/accounts/acme"
 const apiDefaultPolicy = `{"require_2fa_team_members": false, "require_2fa_end_users": false, "grace_period_days": 0,
 	"allowed_methods": ["totp", "sms", "email"], "strong_methods_only": false,
 	"remember_device_days": {"owner": 30, "admin": 30, "agent": 30, "end_user": 30},
-	"session_idle_minutes": 60, "session_max_hours": 12, "sms_blocked_countries": []}`
+	"session_idle_minutes": 60, "session_max_hours": 12, "sms_blocked_countries": [],
+	"password_api_access": false, "new_device_notices": true}`
 
 // betaPassword is the password of the owner of the second account.
 const betaPassword = "the beta owner's long passphrase"
 
-// ownerTOTP signs the owner in and sets up an authenticator app on that
-// session, so the session holds a fresh second factor (step-up).
+// ownerTOTP signs the owner in, sets up an authenticator app on that
+// session and proves it again, so the session holds a fresh second factor
+// (step-up).
 func (e *env) ownerTOTP() (tok, secretB32 string) {
 	e.t.Helper()
 	tok = e.session(e.owner.Email, ownerPassword)
-	secretB32, _ = e.enrolTOTP(tok)
-	return tok, secretB32
+	return tok, e.enrolTOTPStepUp(tok)
 }
 
 // putPolicy replaces the account's policy through the API.
@@ -90,12 +93,26 @@ func (e *env) waitMail(addr, subject string) received {
 func (e *env) createBeta() (*deadbolt.Account, *deadbolt.User) {
 	e.t.Helper()
 	h, _ := e.hasher.Hash(betaPassword)
-	acc := &deadbolt.Account{Slug: "beta", Name: "Beta Works", Policy: deadbolt.DefaultPolicy()}
+	policy := deadbolt.DefaultPolicy()
+	policy.PasswordAPIAccess = true // the tests reach it by HTTP Basic
+	acc := &deadbolt.Account{Slug: "beta", Name: "Beta Works", Policy: policy}
 	owner := &deadbolt.User{Email: "owner@beta.example", Name: "Bea Beta", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, PasswordHash: h}
 	if err := e.db.CreateAccount(context.Background(), acc, owner); err != nil {
 		e.t.Fatal(err)
 	}
 	return acc, owner
+}
+
+// storedAPIToken gives a user an API token straight in the store, for
+// tests of another account that has no session of its own here.
+func (e *env) storedAPIToken(u *deadbolt.User) (token, id string) {
+	e.t.Helper()
+	token = secret.NewToken(signin.PrefixAPIToken)
+	t := &deadbolt.APIToken{AccountID: u.AccountID, UserID: u.ID, Description: "stored", TokenHash: e.keys.Hash(token)}
+	if err := e.db.CreateAPIToken(context.Background(), t); err != nil {
+		e.t.Fatal(err)
+	}
+	return token, t.ID
 }
 
 // newAPIToken makes an API token with the bearer's credentials.
@@ -221,7 +238,7 @@ func TestAdminPolicy(t *testing.T) {
 			t.Fatalf("PUT policy = %d %s, want 200 with grace 7, [IN] and agents' remember days 0, the other roles 30", r.status, r.raw)
 		}
 
-		e.enrolTOTP(tok)
+		e.enrolTOTPStepUp(tok)
 		r = e.putPolicy(tok, map[string]any{"require_2fa_team_members": true})
 		wantPolicy := policyMap(t, apiDefaultPolicy)
 		wantPolicy["require_2fa_team_members"] = true
@@ -240,11 +257,7 @@ func TestAdminPolicy(t *testing.T) {
 		}
 
 		// An agent without 2FA must set it up before any session exists.
-		r = e.signIn("agent@acme.example", agentPW)
-		if r.status != 200 || r.str("status") != "enrollment_required" || !strings.HasPrefix(r.str("challenge_token"), "dbc_") {
-			t.Fatalf("agent without 2FA signs in = %d %s, want enrollment_required", r.status, r.raw)
-		}
-		_, conf := e.enrolTOTP(r.str("challenge_token"))
+		_, conf := e.enrolTOTP(e.enrolment("agent@acme.example", agentPW))
 		agentTok := conf.str("session_token")
 		if conf.str("status") != "signed_in" || !strings.HasPrefix(agentTok, "dbs_") {
 			t.Fatalf("confirming the first factor of an enrolment = %s, want signed_in with a session", conf.raw)
@@ -548,8 +561,10 @@ func TestAdminResetFactors(t *testing.T) {
 		if r := e.putPolicy(tok, map[string]any{"require_2fa_team_members": true}); r.status != 200 {
 			t.Fatalf("PUT policy = %d %s", r.status, r.raw)
 		}
-		if r := e.signIn(agent, pw, "Deadbolt-Device", device); r.str("status") != "enrollment_required" {
-			t.Errorf("sign-in after the reset with 2FA required = %s, want enrollment_required", r.raw)
+		// The reset forgot the device: 2-step verification before enrolment,
+		// so whoever holds only the password cannot bind their authenticator.
+		if r := e.signIn(agent, pw, "Deadbolt-Device", device); r.str("status") != "device_verification_required" {
+			t.Errorf("sign-in after the reset with 2FA required = %s, want device_verification_required before enrolment", r.raw)
 		}
 
 		a := e.req("GET", acme+"/audit?type=two_factor.reset", tok, nil)
@@ -628,6 +643,8 @@ func TestAdminRolesAndTenancy(t *testing.T) {
 		} {
 			want(t, "an agent's session on "+c.method+" "+c.path, e.req(c.method, c.path, agentTok, c.body), 403, "forbidden")
 		}
+		want(t, "an agent by HTTP Basic password, password access off", e.basic("GET", acme+"/users", agent.Email, agentPW, nil), 401, "password_api_auth_disabled")
+		e.setPolicy(func(p *deadbolt.Policy) { p.PasswordAPIAccess = true })
 		want(t, "an agent by HTTP Basic password", e.basic("GET", acme+"/users", agent.Email, agentPW, nil), 403, "forbidden")
 		want(t, "no credentials", e.req("GET", acme+"/users", "", nil), 401, "unauthorized")
 
@@ -709,11 +726,7 @@ func TestAdminRolesAndTenancy(t *testing.T) {
 
 		// An enrolment challenge is no admin session.
 		e.setPolicy(func(p *deadbolt.Policy) { p.Require2FATeamMembers = true })
-		r := e.signIn(admin.Email, adminPW)
-		if r.str("status") != "enrollment_required" {
-			t.Fatalf("admin without 2FA, 2FA required = %s, want enrollment_required", r.raw)
-		}
-		want(t, "an enrolment challenge on an admin route", e.req("GET", acme+"/users", r.str("challenge_token"), nil), 401, "unauthorized")
+		want(t, "an enrolment challenge on an admin route", e.req("GET", acme+"/users", e.enrolment(admin.Email, adminPW), nil), 401, "unauthorized")
 	})
 }
 
@@ -818,7 +831,7 @@ func TestAdminReport(t *testing.T) {
 		// end user, and admins whose names are hard on a CSV.
 		e.user("both@acme.example", deadbolt.RoleAgent, pw)
 		bothTok := e.session("both@acme.example", pw)
-		e.enrolTOTP(bothTok)
+		e.enrolTOTPStepUp(bothTok)
 		e.enrolPasscode(bothTok, "sms", phone, phone)
 		e.user("none@acme.example", deadbolt.RoleAgent, pw)
 		sso := &deadbolt.User{AccountID: e.acc.ID, Email: "sso@acme.example", Name: "Sam SSO", Role: deadbolt.RoleAgent, AuthSource: deadbolt.AuthSSO}
@@ -955,9 +968,8 @@ func TestAdminReport(t *testing.T) {
 		}
 		want(t, "an agent opens the report", e.req("GET", acme+"/reports/two-factor/"+reportID, e.session("none@acme.example", pw), nil), 403, "forbidden")
 
-		e.createBeta()
-		betaTok, _ := e.newAPIToken("/api/v1/accounts/beta", "", "beta", "Authorization",
-			"Basic "+base64.StdEncoding.EncodeToString([]byte("owner@beta.example:"+betaPassword)))
+		_, betaOwner := e.createBeta()
+		betaTok, _ := e.storedAPIToken(betaOwner)
 		want(t, "another account's admin opens the report through their account",
 			e.req("GET", "/api/v1/accounts/beta/reports/two-factor/"+reportID, betaTok, nil), 404, "not_found")
 		want(t, "another account's admin opens the report through acme",
@@ -1153,14 +1165,18 @@ func TestAdminAPITokensAndBasic(t *testing.T) {
 			t.Errorf("user.created by the token = %v, want the owner as actor, via api_token", ev)
 		}
 
-		// Password access: allowed for a user without 2FA in an account that
-		// does not require it; refused with 2FA.
+		// Password access: off by default, refused before the password is
+		// looked at; once the policy turns it on, allowed for a user without
+		// 2FA in an account that does not require it; refused with 2FA.
+		want(t, "Basic owner:password with password access off", e.basic("GET", acme+"/users", e.owner.Email, ownerPassword, nil), 401, "password_api_auth_disabled")
+		want(t, "Basic owner:wrong password with password access off", e.basic("GET", acme+"/users", e.owner.Email, "not the password at all", nil), 401, "password_api_auth_disabled")
+		e.setPolicy(func(p *deadbolt.Policy) { p.PasswordAPIAccess = true })
 		if r := e.basic("GET", acme+"/users", e.owner.Email, ownerPassword, nil); r.status != 200 {
 			t.Errorf("Basic owner:password, no 2FA anywhere = %d %s, want 200", r.status, r.raw)
 		}
 		want(t, "Basic owner with a wrong password", e.basic("GET", acme+"/users", e.owner.Email, "not the password at all", nil), 401, "unauthorized")
 		adminTok := e.session(admin.Email, adminPW)
-		e.enrolTOTP(adminTok)
+		e.enrolTOTPStepUp(adminTok)
 		r = e.basic("GET", acme+"/users", admin.Email, adminPW, nil)
 		want(t, "Basic admin:password for an admin with 2FA", r, 401, "password_api_auth_disabled")
 		if msg, _ := r.errField("message").(string); !strings.Contains(msg, "API token") {
@@ -1179,8 +1195,12 @@ func TestAdminAPITokensAndBasic(t *testing.T) {
 		if r := basicToken(e.owner.Email, apiTok); r.status != 200 {
 			t.Errorf("Basic owner/token with 2FA required = %d %s, want 200", r.status, r.raw)
 		}
-		if r := e.req("GET", acme+"/audit?type=api_auth.refused", apiTok, nil); len(listOf(r, "events")) != 2 {
-			t.Errorf("api_auth.refused events = %s, want 2", r.raw)
+		refused := map[string]int{}
+		for _, ev := range listOf(e.req("GET", acme+"/audit?type=api_auth.refused", apiTok, nil), "events") {
+			refused[ev["details"].(map[string]any)["cause"].(string)]++
+		}
+		if refused["two_factor"] != 1 || refused["password_api_access_off"] != 3 {
+			t.Errorf("api_auth.refused causes = %v, want 1 two_factor and 3 password_api_access_off", refused)
 		}
 
 		// Revoked, the token is dead.
@@ -1202,8 +1222,10 @@ func TestAdminAPITokensAndBasic(t *testing.T) {
 		}
 		want(t, "acme's token by Basic on beta", e.basic("GET", "/api/v1/accounts/beta/users", e.owner.Email+"/token", other, nil), 404, "account_not_found")
 		// Nor can one account see or revoke another's tokens.
-		betaTok, betaTokID := e.newAPIToken("/api/v1/accounts/beta", "", "beta CI", "Authorization",
-			"Basic "+base64.StdEncoding.EncodeToString([]byte(betaOwner.Email+":"+betaPassword)))
+		// No API token is made over password access, even where it is on.
+		want(t, "POST api-tokens over Basic password", e.basic("POST", "/api/v1/accounts/beta/api-tokens", betaOwner.Email, betaPassword,
+			map[string]string{"description": "phished"}), 403, "forbidden")
+		betaTok, betaTokID := e.storedAPIToken(betaOwner)
 		want(t, "acme GETs beta's token", e.req("GET", acme+"/api-tokens/"+betaTokID, other, nil), 404, "not_found")
 		want(t, "acme DELETEs beta's token", e.req("DELETE", acme+"/api-tokens/"+betaTokID, other, nil), 404, "not_found")
 		if r := e.req("GET", "/api/v1/accounts/beta/users", betaTok, nil); r.status != 200 {

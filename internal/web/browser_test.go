@@ -229,7 +229,15 @@ func TestBrowser(t *testing.T) {
 	shot(t, ctx, "11-admin-audit")
 	run(t, ctx, "sign out", chromedp.Click(`//button[contains(., "Sign out")]`, chromedp.BySearch), chromedp.WaitVisible("#email", chromedp.ByQuery))
 
+	e.settle()
+	bobMails := len(e.inbox.to("bob@acme.example"))
 	signIn("bob@acme.example", pw+" bob")
+	// A new device: the emailed code first, so a password alone never
+	// binds an authenticator to the account.
+	if h := text(t, ctx, "main h1"); h != "Verify this device" {
+		t.Fatalf("agent after 2FA is required, on a new device: %q, want device verification first", h)
+	}
+	enterCode(e.inbox.waitCode(t, "bob@acme.example", bobMails+1))
 	if h := text(t, ctx, "main h1"); h != "Set up two-factor authentication" {
 		t.Fatalf("agent after 2FA is required: %q, want forced set-up", h)
 	}

@@ -331,6 +331,30 @@ func (e *env) sessionDevice(email, pw string) (session, device string) {
 	return r.str("session_token"), e.devices[email]
 }
 
+// enrolment signs in a user whom the policy makes set up 2FA and returns
+// the enrolment challenge. From a device the user has not verified, 2-step
+// verification comes first (the emailed code); its device token is kept.
+func (e *env) enrolment(email, pw string) string {
+	e.t.Helper()
+	var headers []string
+	if d := e.devices[email]; d != "" {
+		headers = []string{"Deadbolt-Device", d}
+	}
+	e.settle()
+	before := len(e.inbox.to(email))
+	r := e.signIn(email, pw, headers...)
+	if r.status == 200 && r.str("status") == "device_verification_required" {
+		r = e.verify(r.str("challenge_token"), "email", e.inbox.waitCode(e.t, email, before+1), false)
+		if d := r.str("device_token"); d != "" {
+			e.devices[email] = d
+		}
+	}
+	if r.status != 200 || r.str("status") != "enrollment_required" || !strings.HasPrefix(r.str("challenge_token"), "dbc_") {
+		e.t.Fatalf("sign in %s = %d %s, want enrollment_required", email, r.status, r.raw)
+	}
+	return r.str("challenge_token")
+}
+
 // settle waits until every queued message has been delivered, so that
 // counting what arrived says what was sent.
 func (e *env) settle() {
@@ -387,6 +411,27 @@ func (e *env) enrolTOTP(token string) (secretB32 string, confirm response) {
 		e.t.Fatalf("confirm totp = %d %s", confirm.status, confirm.raw)
 	}
 	return secretB32, confirm
+}
+
+// stepUpTOTP proves the authenticator app again on the session, with the
+// next step's code (the clock moves on a step, so no code is replayed): a
+// factor just set up is no step-up by itself.
+func (e *env) stepUpTOTP(token, secretB32 string) {
+	e.t.Helper()
+	e.clock.Advance(30 * time.Second)
+	r := e.req("POST", "/api/v1/me/step-up", token, map[string]string{"method": "totp", "code": oathtool(e.t, secretB32, e.clock.Now())})
+	if r.status != 200 {
+		e.t.Fatalf("step-up with totp = %d %s", r.status, r.raw)
+	}
+}
+
+// enrolTOTPStepUp sets up an authenticator app and proves it again, for a
+// session that goes on to step-up actions.
+func (e *env) enrolTOTPStepUp(token string) string {
+	e.t.Helper()
+	secretB32, _ := e.enrolTOTP(token)
+	e.stepUpTOTP(token, secretB32)
+	return secretB32
 }
 
 // withTOTP makes a user with an authenticator app and returns the secret

@@ -235,6 +235,10 @@ func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, slug string, 
 		}
 	case signin.StatusEnrollment:
 		s.setCookie(w, "challenge", res.ChallengeToken, deadbolt.ChallengeTTL)
+		if res.DeviceToken != "" {
+			// 2-step verification came first: the device is recognised.
+			s.setCookie(w, "device", res.DeviceToken, 400*24*time.Hour)
+		}
 		redirect(w, r, slugPath(slug, "/security/setup"), "")
 	default:
 		// The challenge token lives in a cookie, never in the URL.
@@ -387,6 +391,15 @@ func (s *Server) pageSetup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d["Kinds"] = kinds
+	// Adding a factor needs a recent proof, like removing one: ask for it
+	// before the form, not after.
+	if err := s.signin.RequireEnrolProof(r.Context(), p); deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
+		http.Redirect(w, r, slugPath(p.Account.Slug, "/security/confirm?next=setup"), http.StatusSeeOther)
+		return
+	} else if err != nil {
+		s.pageError(w, r, err, slugPath(p.Account.Slug, "/security"))
+		return
+	}
 	if r.Method == http.MethodGet {
 		if due := p.Account.Policy.GraceDeadline(p.User.Role, p.User.CreatedAt); !due.IsZero() && p.Challenge == nil {
 			d["Warning"] = "Your account requires two-factor authentication: set it up before " + due.UTC().Format("2 January 2006") + "."
@@ -440,6 +453,10 @@ func (s *Server) pageSetupConfirm(w http.ResponseWriter, r *http.Request) {
 	id := r.PostFormValue("factor")
 	conf, err := s.signin.ConfirmFactor(r.Context(), p, id, r.PostFormValue("code"), s.pageClient(r))
 	if err != nil {
+		if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
+			http.Redirect(w, r, slugPath(slug, "/security/confirm?next=setup"), http.StatusSeeOther)
+			return
+		}
 		if deadbolt.IsCode(err, deadbolt.EChallengeExpired) {
 			s.setCookie(w, "challenge", "", -1)
 			redirect(w, r, slugPath(slug, "/signin"), "expired")
@@ -594,6 +611,9 @@ func (s *Server) pageConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d["Methods"], d["SendMethods"], d["Next"] = methods, send, "security"
+	if r.URL.Query().Get("next") == "setup" || r.PostFormValue("next") == "setup" {
+		d["Next"] = "setup"
+	}
 	if r.Method == http.MethodGet {
 		s.render(w, r, 200, "confirm", d)
 		return
@@ -608,8 +628,11 @@ func (s *Server) pageConfirm(w http.ResponseWriter, r *http.Request) {
 		s.setCookie(w, "session", tok, p.Session.ExpiresAt.Sub(s.now()))
 	}
 	next := "/security"
-	if r.PostFormValue("next") == "admin" {
+	switch r.PostFormValue("next") {
+	case "admin":
 		next = "/admin"
+	case "setup":
+		next = "/security/setup"
 	}
 	redirect(w, r, slugPath(slug, next), "confirmed")
 }

@@ -104,6 +104,10 @@ func resultJSON(res *signin.Result) map[string]any {
 	}
 	out["challenge_token"] = res.ChallengeToken
 	out["expires_at"] = ts(res.Challenge.ExpiresAt)
+	if res.DeviceToken != "" {
+		// 2-step verification recognised the device before enrolment.
+		out["device_token"] = res.DeviceToken
+	}
 	out["methods"] = nonNil(res.Methods)
 	if res.DefaultMethod != "" {
 		out["default_method"] = res.DefaultMethod

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -408,11 +409,22 @@ func TestEnrollmentRequired(t *testing.T) {
 
 		// End users are not covered by the team-member requirement.
 		e.session("end@acme.example", pw+" end")
+		// From a new device the password alone does not reach enrolment:
+		// 2-step verification comes first, then the device is recognised.
+		before := len(e.inbox.to("new@acme.example"))
 		r := e.signIn("new@acme.example", pw)
-		if r.str("status") != "enrollment_required" || fmt.Sprint(r.body["methods"]) != "[totp sms email]" {
-			t.Fatalf("sign in = %s, want enrollment_required with [totp sms email]", r.raw)
+		if r.str("status") != "device_verification_required" {
+			t.Fatalf("sign in from a new device = %s, want device_verification_required before enrolment", r.raw)
+		}
+		r = e.verify(r.str("challenge_token"), "email", e.inbox.waitCode(t, "new@acme.example", before+1), false)
+		if r.str("status") != "enrollment_required" || fmt.Sprint(r.body["methods"]) != "[totp sms email]" || !strings.HasPrefix(r.str("device_token"), "dbd_") {
+			t.Fatalf("2-step verification = %s, want enrollment_required with [totp sms email] and a device token", r.raw)
 		}
 		ch := r.str("challenge_token")
+		// The recognised device goes straight to enrolment.
+		if again := e.signIn("new@acme.example", pw, "Deadbolt-Device", r.str("device_token")); again.str("status") != "enrollment_required" {
+			t.Fatalf("sign in from the verified device = %s, want enrollment_required", again.raw)
+		}
 		// The challenge is no session.
 		want(t, "GET /me with an enrolment challenge", e.req("GET", "/api/v1/me", ch, nil), 401, "unauthorized")
 		want(t, "verify an enrolment challenge", e.verify(ch, "totp", "123456", false), 400, "invalid_request")

@@ -38,6 +38,33 @@ func testAPITokens(t *testing.T, s Store) {
 	}
 	_, err = s.FindAPITokenByHash(ctx, []byte("tok-1"))
 	wantCode(t, "FindAPITokenByHash after revocation", err, deadbolt.ENotFound)
+
+	// An expiry round-trips; a user's tokens are revoked together, and
+	// nobody else's.
+	exp := &deadbolt.APIToken{AccountID: a.ID, UserID: owner.ID, TokenHash: []byte("tok-3"), CreatedAt: base, ExpiresAt: base.Add(30 * 24 * time.Hour)}
+	other := &deadbolt.APIToken{AccountID: a.ID, UserID: owner.ID, TokenHash: []byte("tok-4"), CreatedAt: base}
+	bTok := &deadbolt.APIToken{AccountID: b.ID, UserID: mustUser(t, s, b.ID, "ann@beta.example", deadbolt.RoleAdmin).ID, TokenHash: []byte("tok-5"), CreatedAt: base}
+	for _, x := range []*deadbolt.APIToken{exp, other, bTok} {
+		if err := s.CreateAPIToken(ctx, x); err != nil {
+			t.Fatalf("CreateAPIToken = %v", err)
+		}
+	}
+	if got, err := s.FindAPITokenByHash(ctx, []byte("tok-3")); err != nil || !got.ExpiresAt.Equal(exp.ExpiresAt) || got.Active(exp.ExpiresAt) || !got.Active(base) {
+		t.Errorf("token with an expiry = %+v, %v; want expires_at %v, active before it only", got, err, exp.ExpiresAt)
+	}
+	ids, err := s.DeleteUserAPITokens(ctx, a.ID, owner.ID)
+	slices.Sort(ids)
+	want := []string{exp.ID, other.ID}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(ids, want) {
+		t.Errorf("DeleteUserAPITokens = %v, %v; want %v", ids, err, want)
+	}
+	if _, err := s.FindAPITokenByHash(ctx, []byte("tok-5")); err != nil {
+		t.Errorf("another account's token after DeleteUserAPITokens = %v, want it kept", err)
+	}
+	if ids, err := s.DeleteUserAPITokens(ctx, b.ID, owner.ID); err != nil || len(ids) != 0 {
+		t.Errorf("DeleteUserAPITokens through another account = %v, %v; want none", ids, err)
+	}
 }
 
 func testUserSummaries(t *testing.T, s Store) {

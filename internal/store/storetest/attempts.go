@@ -1,0 +1,155 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/deadbolt/deadbolt"
+)
+
+// backoff is the sign-in rule: 5 free attempts, then 2, 4, 8, 16, 32 s
+// after the latest, then 15 minutes from the 10th.
+var backoff = deadbolt.AttemptRule{Window: 24 * time.Hour, Free: 5, Base: 2 * time.Second, PauseAt: 10, Pause: 15 * time.Minute}
+
+func testReserveAttempt(t *testing.T, s Store) {
+	a, _ := mustAccount(t, s, "acme")
+	b, _ := mustAccount(t, s, "beta")
+	const key = "pw:ann@acme.example"
+	reserve := func(acc string, now time.Time) (deadbolt.Counter, bool) {
+		t.Helper()
+		c, ok, err := s.ReserveAttempt(ctx, acc, key, backoff, now)
+		if err != nil {
+			t.Fatalf("ReserveAttempt = %v", err)
+		}
+		return c, ok
+	}
+	now := base
+	for i := 1; i <= 5; i++ {
+		if c, ok := reserve(a.ID, now); !ok || c.Count != i {
+			t.Fatalf("free attempt %d = %+v, %v; want count %d, let through", i, c, ok, i)
+		}
+	}
+	// The 6th waits 2 s after the 5th: refused before, counted after.
+	c, ok := reserve(a.ID, now.Add(1999*time.Millisecond))
+	if ok || c.Count != 5 {
+		t.Fatalf("attempt 6 within the wait = %+v, %v; want refused with count 5", c, ok)
+	}
+	if got, want := backoff.NextAt(c, now.Add(time.Second)), now.Add(2*time.Second); !got.Equal(want) {
+		t.Errorf("NextAt = %v, want %v", got, want)
+	}
+	now = now.Add(2 * time.Second)
+	if c, ok := reserve(a.ID, now); !ok || c.Count != 6 {
+		t.Fatalf("attempt 6 after the wait = %+v, %v; want count 6", c, ok)
+	}
+	// Waits double: 4 s after the 6th.
+	if _, ok := reserve(a.ID, now.Add(3*time.Second)); ok {
+		t.Errorf("attempt 7 after 3 s was let through; the wait is 4 s")
+	}
+	// Refused attempts changed nothing: the wait still runs from the 6th.
+	now = now.Add(4 * time.Second)
+	if c, ok := reserve(a.ID, now); !ok || c.Count != 7 {
+		t.Fatalf("attempt 7 after 4 s = %+v, %v; want count 7", c, ok)
+	}
+	// Another account's counter of the same name is apart.
+	if c, ok := reserve(b.ID, now); !ok || c.Count != 1 {
+		t.Errorf("the same key in another account = %+v, %v; want count 1", c, ok)
+	}
+	// Giving an attempt back lowers the count, never below zero.
+	if err := s.ReleaseAttempt(ctx, a.ID, key); err != nil {
+		t.Fatalf("ReleaseAttempt = %v", err)
+	}
+	if c, _ := s.PeekCounter(ctx, a.ID, key, now); c.Count != 6 {
+		t.Errorf("count after a release = %d, want 6", c.Count)
+	}
+	if err := s.ReleaseAttempt(ctx, a.ID, "never"); err != nil {
+		t.Errorf("ReleaseAttempt of a missing counter = %v, want nil", err)
+	}
+	// From PauseAt on, each attempt waits the pause.
+	for i := 7; i <= 10; i++ {
+		now = now.Add(time.Hour)
+		if c, ok := reserve(a.ID, now); !ok || c.Count != i {
+			t.Fatalf("attempt %d an hour later = %+v, %v; want count %d", i, c, ok, i)
+		}
+	}
+	if _, ok := reserve(a.ID, now.Add(14*time.Minute)); ok {
+		t.Errorf("attempt within the 15-minute pause let through")
+	}
+	if c, ok := reserve(a.ID, now.Add(15*time.Minute)); !ok || c.Count != 11 {
+		t.Errorf("attempt after the pause = %+v, %v; want count 11", c, ok)
+	}
+	// Past the window the count starts again.
+	later := now.Add(48 * time.Hour)
+	if c, ok := reserve(a.ID, later); !ok || c.Count != 1 || !c.ResetAt.Equal(later.Add(backoff.Window)) {
+		t.Errorf("attempt after the window = %+v, %v; want count 1 in a new window", c, ok)
+	}
+
+	// A cap (no back-off, refused until the window ends), as per-IP limits use.
+	capRule := deadbolt.AttemptRule{Window: time.Hour, Free: 3, PauseAt: 3, Pause: time.Hour}
+	for i := 1; i <= 3; i++ {
+		if _, ok, _ := s.ReserveAttempt(ctx, a.ID, "ip", capRule, base.Add(time.Duration(i)*time.Minute)); !ok {
+			t.Fatalf("capped attempt %d refused", i)
+		}
+	}
+	c, ok, _ = s.ReserveAttempt(ctx, a.ID, "ip", capRule, base.Add(59*time.Minute))
+	if ok {
+		t.Errorf("4th capped attempt let through")
+	}
+	if got, want := capRule.NextAt(c, base.Add(59*time.Minute)), base.Add(61*time.Minute); !got.Equal(want) {
+		t.Errorf("capped NextAt = %v, want the end of the window %v", got, want)
+	}
+	if _, ok, _ := s.ReserveAttempt(ctx, a.ID, "ip", capRule, base.Add(61*time.Minute)); !ok {
+		t.Errorf("capped attempt after the window refused")
+	}
+}
+
+// testReserveAttemptRace: however many reservations race, exactly as many
+// as the rule allows get through.
+func testReserveAttemptRace(t *testing.T, s Store) {
+	a, _ := mustAccount(t, s, "acme")
+	errRefused := errors.New("refused")
+	for _, tt := range []struct {
+		name string
+		rule deadbolt.AttemptRule
+		want int
+	}{
+		{"backoff", backoff, 5},
+		{"cap", deadbolt.AttemptRule{Window: time.Hour, Free: 100, PauseAt: 100, Pause: time.Hour}, 100},
+	} {
+		const n = 150
+		ok, codes := race(n, func(int) error {
+			_, ok, err := s.ReserveAttempt(ctx, a.ID, "race:"+tt.name, tt.rule, base)
+			if err == nil && !ok {
+				return errRefused
+			}
+			return err
+		})
+		if ok != tt.want || codes[deadbolt.EInternal] != n-tt.want {
+			t.Errorf("%s: %d racing reservations: %d let through, errors %v; want exactly %d", tt.name, n, ok, codes, tt.want)
+		}
+		if c, _ := s.PeekCounter(ctx, a.ID, "race:"+tt.name, base); c.Count != tt.want {
+			t.Errorf("%s: count after the race = %d, want %d", tt.name, c.Count, tt.want)
+		}
+	}
+}
+
+func testReturnChallengeAttempt(t *testing.T, s Store) {
+	_, u := mustAccount(t, s, "acme")
+	b, _ := mustAccount(t, s, "beta")
+	c := mustChallenge(t, s, u, "challenge-r")
+	if err := s.ReturnChallengeAttempt(ctx, u.AccountID, c.ID); !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		t.Errorf("ReturnChallengeAttempt with no attempt = %v, want not found", err)
+	}
+	if _, err := s.FailChallenge(ctx, u.AccountID, c.ID, deadbolt.ChallengeMaxAttempts); err != nil {
+		t.Fatalf("FailChallenge = %v", err)
+	}
+	if err := s.ReturnChallengeAttempt(ctx, b.ID, c.ID); !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		t.Errorf("ReturnChallengeAttempt through another account = %v, want not found", err)
+	}
+	if err := s.ReturnChallengeAttempt(ctx, u.AccountID, c.ID); err != nil {
+		t.Fatalf("ReturnChallengeAttempt = %v", err)
+	}
+	if got, _ := s.FindChallengeByTokenHash(ctx, c.TokenHash); got.Attempts != 0 {
+		t.Errorf("attempts after the return = %d, want 0", got.Attempts)
+	}
+}
