@@ -43,6 +43,12 @@ type Challenge struct {
 // Device is a browser or client that proved itself once. It is recognised
 // (no 2-step verification) until revoked, and remembered (no second factor)
 // until RememberUntil.
+// MaxRecognisedDevices is how many devices that are recognised but not
+// remembered a user keeps; the least recently seen beyond it are
+// forgotten, so a client that never sends its device token does not grow
+// the list without end.
+const MaxRecognisedDevices = 10
+
 type Device struct {
 	ID        string
 	AccountID string

@@ -197,7 +197,9 @@ type ChallengeStore interface {
 
 // DeviceStore keeps recognised and remembered devices.
 type DeviceStore interface {
-	// CreateDevice fills in the id.
+	// CreateDevice fills in the id. The user's recognised but not
+	// remembered devices beyond MaxRecognisedDevices, least recently seen
+	// first, are forgotten in the same transaction (so in CompleteChallenge).
 	CreateDevice(ctx context.Context, d *Device) error
 	// FindDeviceByTokenHash finds the account's device by its token hash.
 	// ENotFound.

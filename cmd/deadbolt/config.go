@@ -6,11 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/deadbolt/deadbolt/internal/clientip"
 )
 
 // Config is everything the operator can set. It is read in this order, each
@@ -32,6 +35,9 @@ type Config struct {
 	PasswordHash string
 	LogFormat    string
 	LogLevel     string
+	// TrustedProxies are the CIDRs whose X-Forwarded-For and Forwarded
+	// headers name the client; empty: nobody's.
+	TrustedProxies string
 }
 
 // setting is one configuration value: its flag, environment variable,
@@ -57,6 +63,7 @@ var settings = []setting{
 	{"password-hash", "DEADBOLT_PASSWORD_HASH", "argon2id:m=19456,t=2,p=1", "password hashing parameters for new hashes", func(c *Config) *string { return &c.PasswordHash }, false},
 	{"log-format", "DEADBOLT_LOG_FORMAT", "text", "log format: text or json", func(c *Config) *string { return &c.LogFormat }, false},
 	{"log-level", "DEADBOLT_LOG_LEVEL", "info", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }, false},
+	{"trusted-proxies", "DEADBOLT_TRUSTED_PROXIES", "", "comma-separated CIDRs of the proxies in front of the service; only from them is the client address taken from X-Forwarded-For or Forwarded (default: none)", func(c *Config) *string { return &c.TrustedProxies }, false},
 }
 
 // bindConfig registers the settings (and --config) on fs. Call load after
@@ -127,6 +134,12 @@ func (c *Config) validate() error {
 		c.PublicURL = "http://" + c.Addr
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return errors.New("--public-url must be an http:// or https:// URL, such as https://desk.example.com")
+	}
+	if _, err := clientip.Parse(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
@@ -166,4 +179,28 @@ func (c *Config) defaultKeyFile() string {
 	path := strings.TrimPrefix(c.DB, "file:")
 	path, _, _ = strings.Cut(path, "?")
 	return filepath.Join(filepath.Dir(path), "deadbolt.key")
+}
+
+// checkPublicURL refuses a plain-HTTP public URL anywhere but on this
+// machine: the cookies would then go without Secure and the __Host- prefix
+// over a network. Behind a TLS-terminating proxy the public URL is https.
+func (c *Config) checkPublicURL() error {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return err
+	}
+	if u.Scheme == "https" || loopbackHost(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("--public-url %s is plain HTTP on a host other than this machine, so session cookies would cross the network without Secure: use an https:// public URL (a TLS-terminating proxy in front of Deadbolt is the normal deployment)", c.PublicURL)
+}
+
+// loopbackHost reports whether a URL's host is this machine: localhost,
+// 127.0.0.0/8 or ::1.
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") || strings.HasSuffix(strings.ToLower(h), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }

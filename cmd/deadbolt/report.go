@@ -150,7 +150,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) error {
 	enc := json.NewEncoder(e.stdout)
 	for _, ev := range events {
 		if err := enc.Encode(map[string]any{"id": ev.ID, "time": ev.Time.UTC().Format(time.RFC3339Nano), "type": ev.Type,
-			"actor_id": ev.ActorID, "subject_id": ev.SubjectID, "ip": ev.IP, "details": ev.Details}); err != nil {
+			"actor_id": ev.ActorID, "subject_id": ev.SubjectID, "ip": ev.IP, "user_agent": ev.UserAgent, "details": ev.Details}); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/clientip"
 	"github.com/deadbolt/deadbolt/internal/delivery"
 	"github.com/deadbolt/deadbolt/internal/notify"
 	"github.com/deadbolt/deadbolt/internal/signin"
@@ -74,6 +75,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.checkPublicURL(); err != nil {
+		return usageError{err}
+	}
+	trusted, err := clientip.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return usageError{err}
+	}
 	log := newLogger(cfg, e.stderr)
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
@@ -92,8 +100,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	worker := delivery.New(delivery.Options{Store: a.db, Senders: senders, Logger: log, Registry: reg})
-	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick})
-	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, PublicURL: cfg.PublicURL, Logger: log, Registry: reg}
+	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick, PublicURL: cfg.PublicURL})
+	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, PublicURL: cfg.PublicURL, Logger: log, Registry: reg, TrustedProxies: trusted}
 	if outbox != nil {
 		wopts.Outbox = outbox
 	}
@@ -113,7 +121,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		ErrorLog:          nil,
 	}
 	log.Info("deadbolt is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
-		"database", a.db.Dialect(), "version", buildVersion())
+		"database", a.db.Dialect(), "trusted_proxies", trusted.String(), "version", buildVersion())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	workerDone := make(chan struct{})

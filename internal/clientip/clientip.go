@@ -60,6 +60,18 @@ func parseEntry(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
+// String lists the trusted prefixes, for the log ("none" when empty).
+func (t *Trusted) String() string {
+	if t == nil || len(t.prefixes) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(t.prefixes))
+	for i, p := range t.prefixes {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
 // Contains reports whether ip is one of the trusted proxies. An IPv4-mapped
 // IPv6 address counts as its IPv4 address, and a zone is ignored, since
 // both are artefacts of how the socket was opened, not of who connected.

@@ -341,13 +341,26 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		} else if err != nil {
 			return nil, err
 		}
-		res, err := s.signedIn(ctx, p.Account, p.User, c, now, sessionProof{password: p.Challenge.CreatedAt, secondFactor: now, deviceID: p.Challenge.DeviceID})
+		proof := sessionProof{password: p.Challenge.CreatedAt, secondFactor: now, deviceID: p.Challenge.DeviceID}
+		var deviceToken string
+		if proof.deviceID == "" && c.KeepsDevice {
+			d, token, err := s.recognise(ctx, p.Account, p.User, c, now)
+			if err != nil {
+				return nil, err
+			}
+			proof.deviceID, deviceToken = d.ID, token
+		}
+		res, err := s.signedIn(ctx, p.Account, p.User, c, now, proof)
 		if err != nil {
 			return nil, err
 		}
+		res.DeviceToken = deviceToken
 		conf.Result = res
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: p.User.ID,
 			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"method": string(f.Kind), "enrolled": "true"}})
+		if p.Challenge.DeviceID == "" {
+			s.newDeviceNotice(ctx, p.Account, p.User, c)
+		}
 		return conf, nil
 	}
 	// A factor just proven is no step-up on this session: the session's

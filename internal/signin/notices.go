@@ -65,3 +65,30 @@ func factorWords(f *deadbolt.Factor) string {
 	}
 	return "A sign-in method"
 }
+
+// newDeviceNotice tells the user that their account was signed in on a
+// device Deadbolt did not recognise, unless the account turned such
+// notices off, or this is the user's very first sign-in (every device is
+// new then, and the user knows it was them). Call it after the sign-in's
+// own audit event is stored: that event is how the first is told apart.
+func (s *Service) newDeviceNotice(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client) {
+	if !acc.Policy.NewDeviceNotices {
+		return
+	}
+	evs, err := s.store.FindEvents(ctx, acc.ID, deadbolt.AuditFilter{Type: deadbolt.AuditSignInSucceeded, UserID: u.ID, Limit: 2})
+	if err != nil {
+		s.log.WarnContext(ctx, "new-device notice: sign-in history not read", "user", u.ID, "err", err)
+		return
+	}
+	if len(evs) < 2 {
+		return // the first sign-in
+	}
+	if c == (Client{}) {
+		c = clientOf(ctx)
+	}
+	device := deviceName(c.UserAgent)
+	body := fmt.Sprintf("Your %s account (%s) was signed in on a device we had not seen before. %s", acc.Name, u.Email, s.where(ctx, c, s.now()))
+	unasked := "If this was you, there is nothing to do. If it was not, end that session in your security settings now, then change your password: " +
+		s.securityURL(acc)
+	s.notice(ctx, acc, u, noticeNewDevice, "New sign-in from "+device, body, unasked)
+}

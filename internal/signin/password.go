@@ -257,13 +257,20 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 			if needsDeviceVerification(u, device) {
 				return s.startDeviceVerification(ctx, acc, u, c, now)
 			}
-			res, err := s.signedIn(ctx, acc, u, c, now, sessionProof{password: now})
+			proof, token, err := s.deviceProof(ctx, acc, u, device, c, now)
 			if err != nil {
 				return nil, err
 			}
-			res.TwoFactorDue = due
+			res, err := s.signedIn(ctx, acc, u, c, now, proof)
+			if err != nil {
+				return nil, err
+			}
+			res.TwoFactorDue, res.DeviceToken = due, token
 			s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
 				IP: c.IP, Details: map[string]string{"method": "password", "grace_until": due.UTC().Format(time.RFC3339)}})
+			if device == nil {
+				s.newDeviceNotice(ctx, acc, u, c)
+			}
 			return res, nil
 		}
 		// Required and none usable: set one up before any session exists.
@@ -279,17 +286,20 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 	if needsDeviceVerification(u, device) {
 		return s.startDeviceVerification(ctx, acc, u, c, now)
 	}
-	proof := sessionProof{password: now}
-	if device != nil {
-		proof.deviceID = device.ID
-		s.seeDevice(ctx, device, c, now)
+	proof, token, err := s.deviceProof(ctx, acc, u, device, c, now)
+	if err != nil {
+		return nil, err
 	}
 	res, err := s.signedIn(ctx, acc, u, c, now, proof)
 	if err != nil {
 		return nil, err
 	}
+	res.DeviceToken = token
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID,
 		IP: c.IP, Details: map[string]string{"method": "password"}})
+	if device == nil {
+		s.newDeviceNotice(ctx, acc, u, c)
+	}
 	return res, nil
 }
 
@@ -310,6 +320,22 @@ func (s *Service) startEnrollment(ctx context.Context, acc *deadbolt.Account, u 
 	res.Status, res.Methods = StatusEnrollment, enrollableKinds(acc, u)
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditEnrollmentRequired, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
 	return res, nil
+}
+
+// deviceProof is the proof of a sign-in by password alone, on the device
+// it came from: a recognised one is seen again; an unknown one becomes
+// recognised, and its token is returned for the caller.
+func (s *Service) deviceProof(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, device *deadbolt.Device, c Client,
+	now time.Time) (sessionProof, string, error) {
+	if device != nil {
+		s.seeDevice(ctx, device, c, now)
+		return sessionProof{password: now, deviceID: device.ID}, "", nil
+	}
+	d, token, err := s.recognise(ctx, acc, u, c, now)
+	if err != nil {
+		return sessionProof{}, "", err
+	}
+	return sessionProof{password: now, deviceID: d.ID}, token, nil
 }
 
 // findDevice returns the user's device named by the token, or nil. A token

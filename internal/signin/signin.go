@@ -144,6 +144,12 @@ type Client struct {
 	IP          string
 	UserAgent   string
 	DeviceToken string // the Deadbolt-Device header, if any
+	// KeepsDevice says the caller keeps a device token it is given (the
+	// pages do, in a cookie), so a sign-in with a second factor from an
+	// unknown device may make it recognised without remembering it. The
+	// API returns a device token after a second factor only when asked to
+	// remember the device.
+	KeepsDevice bool
 }
 
 type clientKey struct{}
@@ -155,8 +161,10 @@ func WithClient(ctx context.Context, c Client) context.Context {
 	return context.WithValue(ctx, clientKey{}, c)
 }
 
-// clientOf returns the client the context carries (zero for the command
+// ClientOf returns the client the context carries (zero for the command
 // line and background work).
+func ClientOf(ctx context.Context) Client { return clientOf(ctx) }
+
 func clientOf(ctx context.Context) Client {
 	c, _ := ctx.Value(clientKey{}).(Client)
 	return c

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/deadbolt/deadbolt"
-	"github.com/deadbolt/deadbolt/internal/secret"
 )
 
 // needsDeviceVerification reports whether a sign-in needs 2-step
@@ -80,10 +79,8 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 	att.succeeded(ctx)
 	// The device is recognised from now on (no 2-step verification), but
 	// not remembered: that is for second factors.
-	token := secret.NewToken(PrefixDevice)
-	d := &deadbolt.Device{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Name: deviceName(c.UserAgent), IP: c.IP,
-		CreatedAt: now, LastSeenAt: now}
-	if err := s.store.CreateDevice(ctx, d); err != nil {
+	d, token, err := s.recognise(ctx, acc, u, c, now)
+	if err != nil {
 		return nil, err
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditDeviceVerified, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
@@ -114,6 +111,7 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 		Details: map[string]string{"method": "password", "device_verification": "true"}})
+	s.newDeviceNotice(ctx, acc, u, c)
 	return out, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/secret"
 	"github.com/deadbolt/deadbolt/internal/totp"
+	"github.com/deadbolt/deadbolt/internal/useragent"
 )
 
 // proof is what a verified second-factor code was.
@@ -280,6 +281,10 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 		if device, deviceToken, err = s.deviceToRemember(ctx, acc, u, ch.DeviceID, c, now, now.Add(days)); err != nil {
 			return nil, err
 		}
+	} else if ch.DeviceID == "" && c.KeepsDevice {
+		// Recognised from now on, not remembered: the second factor is
+		// still asked, but the next sign-in from here is no new device.
+		device, deviceToken = s.newDevice(acc, u, c, now, time.Time{})
 	}
 	details := map[string]string{"method": p.method}
 	if p.factor != nil {
@@ -306,6 +311,9 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 		return nil, err
 	}
 	res := &Result{Status: StatusSignedIn, Account: acc, User: u, SessionToken: token, Session: sess, RecoveryCodesLeft: -1, DeviceToken: deviceToken}
+	if ch.DeviceID == "" {
+		s.newDeviceNotice(ctx, acc, u, c)
+	}
 	if p.recovery != nil {
 		left, err := s.store.CountRecoveryCodes(ctx, acc.ID, u.ID)
 		if err != nil {
@@ -347,8 +355,8 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 // (its old token stops working), else for a new device.
 func (s *Service) deviceToRemember(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, deviceID string, c Client,
 	now, until time.Time) (*deadbolt.Device, string, error) {
-	token := secret.NewToken(PrefixDevice)
 	if deviceID != "" {
+		token := secret.NewToken(PrefixDevice)
 		devices, err := s.store.FindDevices(ctx, acc.ID, u.ID)
 		if err != nil {
 			return nil, "", err
@@ -360,37 +368,33 @@ func (s *Service) deviceToRemember(ctx context.Context, acc *deadbolt.Account, u
 			}
 		}
 	}
-	return &deadbolt.Device{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Name: deviceName(c.UserAgent), IP: c.IP,
-		RememberedAt: now, RememberUntil: until, CreatedAt: now, LastSeenAt: now}, token, nil
+	d, token := s.newDevice(acc, u, c, now, until)
+	return d, token, nil
 }
 
-// deviceName makes a short label from a user agent for the device list.
-func deviceName(ua string) string {
-	browser := ""
-	for _, b := range []string{"Edg/", "OPR/", "Firefox/", "Chrome/", "Safari/", "curl/"} {
-		if strings.Contains(ua, b) {
-			browser = map[string]string{"Edg/": "Edge", "OPR/": "Opera", "Firefox/": "Firefox", "Chrome/": "Chrome",
-				"Safari/": "Safari", "curl/": "curl"}[b]
-			break
-		}
+// newDevice prepares a device the request comes from, and its token:
+// remembered until rememberUntil, or, when that is zero, only recognised.
+// The caller stores it.
+func (s *Service) newDevice(acc *deadbolt.Account, u *deadbolt.User, c Client, now, rememberUntil time.Time) (*deadbolt.Device, string) {
+	token := secret.NewToken(PrefixDevice)
+	d := &deadbolt.Device{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Name: deviceName(c.UserAgent), IP: c.IP,
+		CreatedAt: now, LastSeenAt: now}
+	if !rememberUntil.IsZero() {
+		d.RememberedAt, d.RememberUntil = now, rememberUntil
 	}
-	osName := ""
-	for _, o := range []struct{ sub, name string }{{"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iPhone"},
-		{"iPad", "iPad"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"}} {
-		if strings.Contains(ua, o.sub) {
-			osName = o.name
-			break
-		}
-	}
-	switch {
-	case browser != "" && osName != "":
-		return browser + " on " + osName
-	case browser != "":
-		return browser
-	case osName != "":
-		return osName
-	case ua != "":
-		return truncate(ua, 64)
-	}
-	return "Unknown device"
+	return d, token
 }
+
+// recognise stores a new recognised (not remembered) device for a sign-in
+// that came from an unknown one, so that its next sign-in is no new device.
+func (s *Service) recognise(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time) (*deadbolt.Device, string, error) {
+	d, token := s.newDevice(acc, u, c, now, time.Time{})
+	if err := s.store.CreateDevice(ctx, d); err != nil {
+		return nil, "", err
+	}
+	return d, token, nil
+}
+
+// deviceName makes a short label from a user agent for the device list
+// and the notices: "Firefox on Linux".
+func deviceName(ua string) string { return useragent.Describe(ua) }

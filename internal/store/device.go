@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/deadbolt/deadbolt"
 )
@@ -11,7 +12,7 @@ func (s *DB) CreateDevice(ctx context.Context, d *deadbolt.Device) error {
 	n := *d
 	n.ID = ""
 	s.normDevice(&n)
-	if err := s.insertDevice(ctx, s.db, &n); err != nil {
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.insertDevice(ctx, tx, &n) }); err != nil {
 		return err
 	}
 	*d = n
@@ -44,7 +45,13 @@ func (s *DB) insertDevice(ctx context.Context, q querier, n *deadbolt.Device) er
 	if err != nil {
 		return s.dialect.formatError(err)
 	}
-	return checkOne(res, deadbolt.ENotFound, "User")
+	if err := checkOne(res, deadbolt.ENotFound, "User"); err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, q, `DELETE FROM devices WHERE account_id = ? AND user_id = ? AND remembered_at IS NULL AND id NOT IN (
+		SELECT id FROM devices WHERE account_id = ? AND user_id = ? AND remembered_at IS NULL ORDER BY last_seen_at DESC, id DESC LIMIT ?)`,
+		n.AccountID, n.UserID, n.AccountID, n.UserID, deadbolt.MaxRecognisedDevices)
+	return err
 }
 
 // updateDevice stores a device's changing fields.

@@ -357,7 +357,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, p *signin.P
 			d = map[string]string{}
 		}
 		list = append(list, map[string]any{"id": e.ID, "time": ts(e.Time), "type": e.Type, "actor_id": nullable(e.ActorID),
-			"subject_id": nullable(e.SubjectID), "ip": nullable(e.IP), "details": d})
+			"subject_id": nullable(e.SubjectID), "ip": nullable(e.IP), "user_agent": nullable(e.UserAgent), "details": d})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": list})
 	return nil

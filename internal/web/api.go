@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -63,14 +62,13 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// client describes the caller for the sign-in machine. The IP is the
-// connection's: X-Forwarded-For is not trusted, as anyone can send it.
+// client describes the caller for the sign-in machine: the address and
+// user agent that withClient found (forwarding headers count only from a
+// trusted proxy), and the remembered device the API caller names.
 func client(r *http.Request) signin.Client {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	return signin.Client{IP: ip, UserAgent: r.UserAgent(), DeviceToken: r.Header.Get("Deadbolt-Device")}
+	c := signin.ClientOf(r.Context())
+	c.DeviceToken = r.Header.Get("Deadbolt-Device")
+	return c
 }
 
 // decode reads a JSON request body into dst: the right content type, at

@@ -64,6 +64,20 @@ type env struct {
 	devices map[string]string
 	acc     *deadbolt.Account
 	owner   *deadbolt.User
+	svc     *signin.Service
+}
+
+// serve runs another server over the env's service and database, with
+// options of its own (such as trusted proxies), and returns its URL.
+func (e *env) serve(opts web.Options) string {
+	e.t.Helper()
+	opts.DB, opts.SignIn, opts.Now = e.db, e.svc, e.clock.Now
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv := httptest.NewServer(web.NewServer(opts))
+	e.t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 const ownerPassword = "a very long owner passphrase"
@@ -116,7 +130,7 @@ func newEnvClock(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr stri
 		}})
 	runWorker(t, worker.Run)
 	svc := signin.New(signin.Options{Store: db, Keys: keys, Hasher: hasher, Now: clk.Now, Logger: quiet, Notify: worker.Kick})
-	handler := web.NewServer(web.Options{DB: db, SignIn: svc, Now: clk.Now, Logger: quiet})
+	handler := web.NewServer(web.Options{DB: db, SignIn: svc, Now: clk.Now, Logger: quiet, PublicURL: "http://127.0.0.1"})
 	var fivexx atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
@@ -132,7 +146,7 @@ func newEnvClock(t *testing.T, db *store.DB, keys *secret.Keyring, smtpAddr stri
 			t.Errorf("the service answered %d requests with a 5xx", n)
 		}
 	})
-	e := &env{t: t, url: srv.URL, db: db, keys: keys, hasher: hasher, clock: clk, inbox: in, worker: worker, devices: map[string]string{}}
+	e := &env{t: t, url: srv.URL, db: db, keys: keys, hasher: hasher, clock: clk, inbox: in, worker: worker, devices: map[string]string{}, svc: svc}
 	if acc, err := db.FindAccountBySlug(context.Background(), "acme"); err == nil {
 		// A second service over the same database (a restart).
 		e.acc = acc

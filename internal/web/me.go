@@ -109,6 +109,9 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request, p *signin
 		out["status"] = string(conf.Result.Status)
 		out["session_token"] = conf.Result.SessionToken
 		out["expires_at"] = ts(conf.Result.Session.ExpiresAt)
+		if conf.Result.DeviceToken != "" {
+			out["device_token"] = conf.Result.DeviceToken
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

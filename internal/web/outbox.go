@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/deadbolt/deadbolt/internal/delivery"
@@ -44,9 +45,16 @@ This page answers only requests from this machine.</p>
 
 // handleOutbox shows the development outbox, to loopback callers only:
 // it holds live codes.
+//
+// Three checks: the connection comes from this machine; it was not
+// forwarded by a proxy (which would make every client look local); and the
+// Host header names this machine, so a web page that rebinds its own DNS
+// name to 127.0.0.1 cannot read the outbox from the victim's browser.
 func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	ip := net.ParseIP(host)
+	forwarded := r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != ""
+	if ip == nil || !ip.IsLoopback() || forwarded || !loopbackName(r.Host) {
 		http.Error(w, "The development outbox is shown only to this machine.", http.StatusForbidden)
 		return
 	}
@@ -77,4 +85,19 @@ func (s *Server) deliveryJSON(ctx context.Context) map[string]any {
 		out["last_error_at"] = ts(st.LastErrorAt)
 	}
 	return out
+}
+
+// loopbackName reports whether a Host header (with or without a port)
+// names this machine: localhost, 127.0.0.0/8 or [::1].
+func loopbackName(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,7 +113,7 @@ func (s *Server) cookie(r *http.Request, base string) string {
 // device cookie.
 func (s *Server) pageClient(r *http.Request) signin.Client {
 	c := client(r)
-	c.DeviceToken = s.cookie(r, "device")
+	c.DeviceToken, c.KeepsDevice = s.cookie(r, "device"), true
 	return c
 }
 
@@ -929,9 +930,27 @@ func (s *Server) pageRoutes() {
 	pm.HandleFunc("POST "+a+"/admin/report/email", s.pageEmailReport)
 	pm.HandleFunc("GET "+a+"/reports/two-factor/{report_id}", s.pageReportCSV)
 	static, _ := fs.Sub(staticFiles, "static")
-	pm.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	pm.Handle("GET /static/", http.StripPrefix("/static/", noListing(static)))
 	csrf := http.NewCrossOriginProtection()
 	h := csrf.Handler(pm)
 	s.mux.Handle("/accounts/", h)
 	s.mux.Handle("GET /static/", pm)
+}
+
+// noListing serves files but never a directory's listing: /static/ holds
+// only what the pages link to, and a listing tells a visitor nothing they
+// need.
+func noListing(dir fs.FS) http.Handler {
+	files := http.FileServerFS(dir)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		if f, err := fs.Stat(dir, strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")); err == nil && f.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }

@@ -49,7 +49,7 @@ func TestPageCookiesAndHeaders(t *testing.T) {
 	res.Body.Close()
 	for k, want := range map[string]string{
 		"Content-Security-Policy": "frame-ancestors 'none'", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-		"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+		"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Strict-Transport-Security": "max-age=63072000",
 	} {
 		if got := res.Header.Get(k); !strings.Contains(got, want) {
 			t.Errorf("%s = %q, want %q", k, got, want)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deadbolt/deadbolt/internal/clientip"
 	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,6 +35,9 @@ type Options struct {
 	Delivery DeliveryStatus
 	// PublicURL is where people reach the service, for links in emails.
 	PublicURL string
+	// TrustedProxies are the proxies whose forwarding headers name the
+	// client; nil trusts nobody (the connection's peer is the client).
+	TrustedProxies *clientip.Trusted
 	// Now is the clock for what the handlers show; default time.Now.
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -47,7 +51,8 @@ type Server struct {
 	outbox    DevOutbox
 	delivery  DeliveryStatus
 	publicURL string
-	secure    bool // served over HTTPS: __Host- cookies, Secure
+	secure    bool // served over HTTPS: __Host- cookies, Secure, HSTS
+	trusted   *clientip.Trusted
 	now       func() time.Time
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -68,7 +73,7 @@ func NewServer(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{db: opts.DB, signin: opts.SignIn, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
-		log: opts.Logger, mux: http.NewServeMux(), secure: strings.HasPrefix(opts.PublicURL, "https://")}
+		log: opts.Logger, mux: http.NewServeMux(), secure: strings.HasPrefix(opts.PublicURL, "https://"), trusted: opts.TrustedProxies}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"route", "status"})
@@ -90,7 +95,7 @@ func NewServer(opts Options) *Server {
 	if s.signin != nil {
 		s.pageRoutes()
 	}
-	s.handler = s.recoverer(s.instrument(jsonErrors(s.mux)))
+	s.handler = s.recoverer(s.instrument(s.transportSecurity(s.withClient(jsonErrors(s.mux)))))
 	return s
 }
 
@@ -204,6 +209,30 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// withClient puts the request's client (its address, through trusted
+// proxies only, and its user agent) in the context, where the sign-in
+// machine finds it for limits and for every audit event the request
+// causes.
+func (s *Server) withClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := signin.Client{IP: s.trusted.From(r), UserAgent: r.UserAgent()}
+		next.ServeHTTP(w, r.WithContext(signin.WithClient(r.Context(), c)))
+	})
+}
+
+// transportSecurity tells browsers, when the service is reached over
+// HTTPS, to use nothing else for two years: a first request over plain
+// HTTP is where a session cookie could be stripped of its protection.
+func (s *Server) transportSecurity(next http.Handler) http.Handler {
+	if !s.secure {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -151,5 +152,45 @@ func testReturnChallengeAttempt(t *testing.T, s Store) {
 	}
 	if got, _ := s.FindChallengeByTokenHash(ctx, c.TokenHash); got.Attempts != 0 {
 		t.Errorf("attempts after the return = %d, want 0", got.Attempts)
+	}
+}
+
+// testRecognisedDeviceCap: a user keeps at most MaxRecognisedDevices
+// devices that are only recognised; remembered ones and other users' stay.
+func testRecognisedDeviceCap(t *testing.T, s Store) {
+	a, u := mustAccount(t, s, "acme")
+	other := mustUser(t, s, a.ID, "other@acme.example", deadbolt.RoleAgent)
+	remembered := &deadbolt.Device{AccountID: a.ID, UserID: u.ID, TokenHash: []byte("remembered"), RememberedAt: base,
+		RememberUntil: base.Add(30 * 24 * time.Hour), CreatedAt: base, LastSeenAt: base}
+	otherDev := &deadbolt.Device{AccountID: a.ID, UserID: other.ID, TokenHash: []byte("other's"), CreatedAt: base, LastSeenAt: base}
+	for _, d := range []*deadbolt.Device{remembered, otherDev} {
+		if err := s.CreateDevice(ctx, d); err != nil {
+			t.Fatalf("CreateDevice = %v", err)
+		}
+	}
+	const n = deadbolt.MaxRecognisedDevices + 3
+	for i := range n {
+		at := base.Add(time.Duration(i+1) * time.Minute)
+		d := &deadbolt.Device{AccountID: a.ID, UserID: u.ID, TokenHash: []byte(fmt.Sprintf("recognised-%d", i)), CreatedAt: at, LastSeenAt: at}
+		if err := s.CreateDevice(ctx, d); err != nil {
+			t.Fatalf("CreateDevice %d = %v", i, err)
+		}
+	}
+	devs, err := s.FindDevices(ctx, a.ID, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != deadbolt.MaxRecognisedDevices+1 {
+		t.Errorf("devices after %d recognised ones = %d, want %d recognised and the remembered one", n, len(devs), deadbolt.MaxRecognisedDevices)
+	}
+	for i := range 3 {
+		if _, err := s.FindDeviceByTokenHash(ctx, a.ID, []byte(fmt.Sprintf("recognised-%d", i))); !deadbolt.IsCode(err, deadbolt.ENotFound) {
+			t.Errorf("the %d-th least recently seen device = %v, want forgotten", i, err)
+		}
+	}
+	for _, h := range []string{"remembered", "other's", fmt.Sprintf("recognised-%d", n-1)} {
+		if _, err := s.FindDeviceByTokenHash(ctx, a.ID, []byte(h)); err != nil {
+			t.Errorf("device %q = %v, want kept", h, err)
+		}
 	}
 }

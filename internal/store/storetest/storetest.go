@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReserveAttempt", testReserveAttempt},
 		{"ReserveAttemptRace", testReserveAttemptRace},
 		{"ReturnChallengeAttempt", testReturnChallengeAttempt},
+		{"RecognisedDeviceCap", testRecognisedDeviceCap},
 		{"Sessions", testSessions},
 		{"Challenges", testChallenges},
 		{"ChallengeRace", testChallengeRace},
