@@ -20,8 +20,11 @@ type Counter struct {
 // than the rule allows: an attempt is reserved before the work (a password
 // hash, a code comparison) and given back only when it proved nothing.
 type AttemptRule struct {
-	// Window is how long a count is remembered from its first attempt.
-	Window time.Duration
+	// Window is how long a count is remembered: from its first attempt,
+	// or with Sliding from its latest, so that steady failures never
+	// start again from zero.
+	Window  time.Duration
+	Sliding bool
 	// Free attempts go ahead at once.
 	Free int
 	// From Free attempts on, the next one waits Base after the latest,

@@ -28,8 +28,10 @@ func ipKey(ip string) string { return "pw-ip:" + clientip.LimitKey(ip) }
 // consecutive is the rule of consecutive failures (of a password, or of
 // second-factor codes): free tries, then a doubling wait, then a pause. A
 // wait always ends by itself: there is no lock only an admin can lift.
+// Failures are remembered FailureMemory after the latest, not the first:
+// a steady guesser never gets a fresh set of free tries.
 func (l Limits) consecutive() deadbolt.AttemptRule {
-	return deadbolt.AttemptRule{Window: l.FailureMemory, Free: l.BackoffFrom, Base: 2 * time.Second, PauseAt: l.PauseAt, Pause: l.Pause}
+	return deadbolt.AttemptRule{Window: l.FailureMemory, Sliding: true, Free: l.BackoffFrom, Base: 2 * time.Second, PauseAt: l.PauseAt, Pause: l.Pause}
 }
 
 // perIP is the cap on wrong passwords from one client address to an

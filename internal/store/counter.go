@@ -53,14 +53,14 @@ func (s *DB) ReserveAttempt(ctx context.Context, accountID, key string, r deadbo
 	err := s.queryRow(ctx, s.db, `INSERT INTO counters (account_id, name, count, reset_at, last_at) VALUES (?, ?, 1, ?, ?)
 		ON CONFLICT (account_id, name) DO UPDATE SET
 			count = CASE WHEN counters.reset_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
-			reset_at = CASE WHEN counters.reset_at <= excluded.last_at THEN excluded.reset_at ELSE counters.reset_at END,
+			reset_at = CASE WHEN counters.reset_at <= excluded.last_at OR ? = 1 THEN excluded.reset_at ELSE counters.reset_at END,
 			last_at = excluded.last_at
 		WHERE counters.reset_at <= excluded.last_at
 			OR counters.count < CAST(? AS INTEGER)
 			OR counters.last_at + CASE WHEN counters.count >= CAST(? AS INTEGER) THEN CAST(? AS BIGINT)
 				ELSE CAST(? AS BIGINT) * (CAST(1 AS BIGINT) << CAST(counters.count - ? AS INTEGER)) END <= excluded.last_at
 		RETURNING count, reset_at, last_at`,
-		accountID, key, micros(now.Add(r.Window)), micros(now),
+		accountID, key, micros(now.Add(r.Window)), micros(now), boolInt(r.Sliding),
 		r.Free, r.PauseAt, r.Pause.Microseconds(), r.Base.Microseconds(), r.Free).Scan(&c.Count, at(&c.ResetAt), at(&c.LastAt))
 	if err == nil {
 		return c, true, nil
@@ -77,4 +77,11 @@ func (s *DB) ReserveAttempt(ctx context.Context, accountID, key string, r deadbo
 func (s *DB) ReleaseAttempt(ctx context.Context, accountID, key string) error {
 	_, err := s.exec(ctx, s.db, `UPDATE counters SET count = count - 1 WHERE account_id = ? AND name = ? AND count > 0`, accountID, key)
 	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

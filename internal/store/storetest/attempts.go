@@ -85,6 +85,15 @@ func testReserveAttempt(t *testing.T, s Store) {
 		t.Errorf("attempt after the window = %+v, %v; want count 1 in a new window", c, ok)
 	}
 
+	// A sliding window is remembered from the latest attempt.
+	slide := deadbolt.AttemptRule{Window: time.Hour, Sliding: true, Free: 2, Base: time.Second, PauseAt: 2, Pause: time.Second}
+	for i, at := range []time.Duration{0, 50 * time.Minute, 100 * time.Minute} {
+		c, ok, err := s.ReserveAttempt(ctx, a.ID, "slide", slide, base.Add(at))
+		if err != nil || !ok || c.Count != i+1 || !c.ResetAt.Equal(base.Add(at+time.Hour)) {
+			t.Errorf("sliding attempt %d = %+v, %v, %v; want count %d remembered an hour after it", i+1, c, ok, err, i+1)
+		}
+	}
+
 	// A cap (no back-off, refused until the window ends), as per-IP limits use.
 	capRule := deadbolt.AttemptRule{Window: time.Hour, Free: 3, PauseAt: 3, Pause: time.Hour}
 	for i := 1; i <= 3; i++ {
