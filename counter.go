@@ -66,3 +66,9 @@ func (r AttemptRule) NextAt(c Counter, now time.Time) time.Time {
 	}
 	return until
 }
+
+// AttemptLimit is one counter an attempt is reserved under, and its rule.
+type AttemptLimit struct {
+	Key  string
+	Rule AttemptRule
+}

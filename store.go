@@ -130,16 +130,18 @@ type CounterStore interface {
 	PeekCounter(ctx context.Context, accountID, key string, now time.Time) (Counter, error)
 	// ResetCounter removes the counter.
 	ResetCounter(ctx context.Context, accountID, key string) error
-	// ReserveAttempt counts one attempt under the key if the rule lets it
-	// go ahead at now, in one statement: of any number of racing callers,
-	// in any number of processes, no more get through than the rule
-	// allows. ok is false when it was refused; the counter is returned as
-	// it stands either way (a missing or expired one has Count 0), so the
-	// caller can say when to try again.
-	ReserveAttempt(ctx context.Context, accountID, key string, rule AttemptRule, now time.Time) (c Counter, ok bool, err error)
-	// ReleaseAttempt gives one reserved attempt back (count − 1, never
-	// below zero), for an attempt that proved nothing either way.
-	ReleaseAttempt(ctx context.Context, accountID, key string) error
+	// ReserveAttempts reserves one attempt under each limit if its rule
+	// lets it go ahead at now, all in one transaction: all are counted, or,
+	// when a rule refuses, none is and refused is the index of that limit
+	// (else −1). Of any number of racing callers, in any number of
+	// processes, no more get through than the rules allow. The counters are
+	// returned as they stand after it (a missing or expired one has Count
+	// 0), up to the refusal, so the caller can say when to try again.
+	ReserveAttempts(ctx context.Context, accountID string, now time.Time, limits ...AttemptLimit) (counters []Counter, refused int, err error)
+	// SettleAttempts ends reserved attempts in one transaction: the
+	// counters under reset are removed (a success ends consecutive
+	// failures), those under release give one attempt back.
+	SettleAttempts(ctx context.Context, accountID string, reset, release []string) error
 }
 
 // SessionStore keeps sessions.
@@ -178,6 +180,13 @@ type ChallengeStore interface {
 	// racing codes cannot be checked more than max times. ENotFound if the
 	// challenge is used or already has max attempts: the count is atomic.
 	FailChallenge(ctx context.Context, accountID, id string, max int) (int, error)
+	// ReserveCodeAttempt reserves, in one transaction, the try of a code
+	// answering a challenge: one of the challenge's attempts (as
+	// FailChallenge, whose ENotFound it returns for a dead challenge) and
+	// one under the user's key and rule (as ReserveAttempt). When the rule
+	// refuses, neither is counted and ok is false, with the counter as it
+	// stands. It returns the challenge's attempts with this one.
+	ReserveCodeAttempt(ctx context.Context, accountID, challengeID string, max int, key string, rule AttemptRule, now time.Time) (attempts int, c Counter, ok bool, err error)
 	// ReturnChallengeAttempt gives back one attempt counted by
 	// FailChallenge, for a code checked in advance that proved nothing
 	// (the right passcode, too late). ENotFound if the challenge is used

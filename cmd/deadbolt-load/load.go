@@ -254,7 +254,7 @@ func (d *driver) url(path string) string {
 
 // post sends a JSON request and decodes the answer; it returns an *opError
 // for anything but a 200 with the wanted status.
-func (d *driver) post(ctx context.Context, path string, body any, want string) (*apiAnswer, error) {
+func (d *driver) post(ctx context.Context, path string, body any, want string, headers ...string) (*apiAnswer, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -265,6 +265,9 @@ func (d *driver) post(ctx context.Context, path string, body any, want string) (
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "deadbolt-load")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -314,7 +317,7 @@ func (d *driver) once(run, ctx context.Context) (time.Duration, error) {
 	switch d.cfg.Mode {
 	case modeSignIn:
 		a, err := d.post(ctx, "/api/v1/accounts/"+d.cfg.Slug+"/signin",
-			map[string]string{"email": u.Email, "password": d.cfg.Password}, "second_factor_required")
+			map[string]string{"email": u.Email, "password": d.cfg.Password}, "second_factor_required", "Deadbolt-Device", u.Device)
 		if err != nil {
 			return 0, err
 		}

@@ -93,6 +93,10 @@ type loadUser struct {
 	ID     string
 	Email  string
 	Secret []byte // the TOTP secret
+	// The user's usual device, recognised (not remembered): the load is
+	// people signing in on their own computers, as on a Monday morning when
+	// remembered devices have expired, so no sign-in is from a new device.
+	DeviceID, Device string
 	// lastStep is the latest TOTP step this user's code was sent for (or
 	// may have been, by an earlier run); guarded by the pool.
 	lastStep int64
@@ -124,6 +128,29 @@ type provisioned struct {
 // of the database alone does not reveal it.
 func loadPassword(keys *secret.Keyring, accountID string) string {
 	return "load-" + base64.RawURLEncoding.EncodeToString(keys.Hash("deadbolt-load user password/" + accountID))[:32]
+}
+
+// loadDevice is the device token of a load user, derived like the
+// password so that later runs sign in from the same device.
+func loadDevice(keys *secret.Keyring, accountID, email string) string {
+	return signin.PrefixDevice + base64.RawURLEncoding.EncodeToString(keys.Hash("deadbolt-load device/" + accountID + "/" + email))[:26]
+}
+
+// ensureDevice finds the user's load device, or makes it.
+func ensureDevice(ctx context.Context, db *store.DB, keys *secret.Keyring, accountID string, lu *loadUser) error {
+	lu.Device = loadDevice(keys, accountID, lu.Email)
+	hash := keys.Hash(lu.Device)
+	d, err := db.FindDeviceByTokenHash(ctx, accountID, hash)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		now := time.Now()
+		d = &deadbolt.Device{AccountID: accountID, UserID: lu.ID, TokenHash: hash, Name: "deadbolt-load", IP: "127.0.0.1", CreatedAt: now, LastSeenAt: now}
+		err = db.CreateDevice(ctx, d)
+	}
+	if err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
+	lu.DeviceID = d.ID
+	return nil
 }
 
 func userEmail(prefix string, i int) string {
@@ -238,6 +265,9 @@ func provision(ctx context.Context, db *store.DB, keys *secret.Keyring, cfg prov
 		if err := ensureTOTP(ctx, db, acc.ID, lu, isNew); err != nil {
 			return fmt.Errorf("user %s: %w", lu.Email, err)
 		}
+		if err := ensureDevice(ctx, db, keys, acc.ID, lu); err != nil {
+			return fmt.Errorf("user %s: %w", lu.Email, err)
+		}
 		done.Add(1)
 		return nil
 	})
@@ -323,7 +353,7 @@ func newChallengeMaker(db *store.DB, keys *secret.Keyring, accountID string, use
 	return func(ctx context.Context, user int) (string, error) {
 		token := secret.NewToken(signin.PrefixChallenge)
 		now := time.Now()
-		ch := &deadbolt.Challenge{AccountID: accountID, UserID: users[user].ID, TokenHash: keys.Hash(token),
+		ch := &deadbolt.Challenge{AccountID: accountID, UserID: users[user].ID, TokenHash: keys.Hash(token), DeviceID: users[user].DeviceID,
 			Purpose: deadbolt.ChallengeSecondFactor, IP: "127.0.0.1", CreatedAt: now, ExpiresAt: now.Add(deadbolt.ChallengeTTL)}
 		if err := db.CreateChallenge(ctx, ch); err != nil {
 			return "", fmt.Errorf("create challenge: %w", err)

@@ -77,31 +77,42 @@ type attempt struct {
 	limits    []limit
 }
 
-// reserve reserves a try under each limit in turn. If one refuses, the
-// ones already taken are given back and the answer is rate_limited, with
-// the wait of the limit that refused.
+// reserve reserves a try under each limit, all in one transaction. If
+// one refuses, none is counted and the answer is rate_limited, with the
+// wait of the limit that refused.
 func (s *Service) reserve(ctx context.Context, accountID string, now time.Time, limits ...limit) (*attempt, error) {
 	a := &attempt{s: s, accountID: accountID}
+	var specs []deadbolt.AttemptLimit
 	for _, l := range limits {
-		if l.key == "" {
-			continue
+		if l.key != "" {
+			a.limits = append(a.limits, l)
+			specs = append(specs, deadbolt.AttemptLimit{Key: l.key, Rule: l.rule})
 		}
-		c, ok, err := s.store.ReserveAttempt(ctx, accountID, l.key, l.rule, now)
-		if err == nil && !ok {
-			next := l.rule.NextAt(c, now)
-			if next.IsZero() {
-				next = now.Add(time.Second) // let go meanwhile: ask again
-			}
-			err = rateLimited(next.Sub(now), l.what)
-		}
-		if err != nil {
-			a.giveBack(ctx)
-			return nil, err
-		}
-		l.count = c.Count
-		a.limits = append(a.limits, l)
+	}
+	if len(specs) == 0 {
+		return a, nil
+	}
+	counters, refused, err := s.store.ReserveAttempts(ctx, accountID, now, specs...)
+	if err != nil {
+		return nil, err
+	}
+	if refused >= 0 {
+		return nil, a.limits[refused].refusal(counters[refused], now)
+	}
+	for i := range a.limits {
+		a.limits[i].count = counters[i].Count
 	}
 	return a, nil
+}
+
+// refusal is the answer when the limit refused a try: rate_limited, with
+// the wait until the counter lets one through.
+func (l limit) refusal(c deadbolt.Counter, now time.Time) error {
+	next := l.rule.NextAt(c, now)
+	if next.IsZero() {
+		next = now.Add(time.Second) // let go meanwhile: ask again
+	}
+	return rateLimited(next.Sub(now), l.what)
 }
 
 // left is how many more tries the first consecutive limit lets through
@@ -116,33 +127,38 @@ func (a *attempt) left() int {
 }
 
 // succeeded ends the consecutive failures and gives the per-IP attempt
-// back. A counter left behind only makes the next try stricter, so an
-// error is logged rather than failing what already succeeded.
+// back, in one transaction. A counter left behind only makes the next try
+// stricter, so an error is logged rather than failing what already
+// succeeded.
 func (a *attempt) succeeded(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx)
+	var reset, release []string
 	for _, l := range a.limits {
-		var err error
 		if l.consecutive {
-			err = a.s.store.ResetCounter(ctx, a.accountID, l.key)
+			reset = append(reset, l.key)
 		} else {
-			err = a.s.store.ReleaseAttempt(ctx, a.accountID, l.key)
-		}
-		if err != nil {
-			a.s.log.WarnContext(ctx, "attempt counter not cleared", "err", err)
+			release = append(release, l.key)
 		}
 	}
+	a.settle(ctx, reset, release, "attempt counter not cleared")
 }
 
 // giveBack returns every reserved attempt: the try proved nothing (the
 // caller went away, a right code came too late).
 func (a *attempt) giveBack(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx) // a caller that went away still gets its attempt back
+	var release []string
 	for _, l := range a.limits {
-		if err := a.s.store.ReleaseAttempt(ctx, a.accountID, l.key); err != nil {
-			a.s.log.WarnContext(ctx, "attempt not given back", "err", err)
-		}
+		release = append(release, l.key)
 	}
+	a.settle(ctx, nil, release, "attempt not given back")
 	a.limits = nil
+}
+
+func (a *attempt) settle(ctx context.Context, reset, release []string, what string) {
+	// A caller that went away still settles its attempts.
+	ctx = context.WithoutCancel(ctx)
+	if err := a.s.store.SettleAttempts(ctx, a.accountID, reset, release); err != nil {
+		a.s.log.WarnContext(ctx, what, "err", err)
+	}
 }
 
 // consecutiveKeys are the counters a success removes, for callers that

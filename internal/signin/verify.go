@@ -225,29 +225,28 @@ func (s *Service) Verify(ctx context.Context, challengeToken, method, code strin
 	return res, err
 }
 
-// reserveCode reserves the try of a code before it is checked: one of the
-// user's consecutive second-factor failures (across challenges), then one
-// of the challenge's five attempts. Racing codes cannot get more checks
-// than the limits allow. It returns the challenge's attempts with this one.
+// reserveCode reserves the try of a code before it is checked, in one
+// transaction: one of the challenge's five attempts, and one of the user's
+// consecutive second-factor failures (across challenges). Racing codes
+// cannot get more checks than the limits allow. A dead challenge answers
+// challenge_expired before any back-off. It returns the challenge's
+// attempts with this one.
 func (s *Service) reserveCode(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, ch *deadbolt.Challenge, method string,
 	c Client, now time.Time) (*attempt, int, error) {
-	att, err := s.reserve(ctx, acc.ID, now, s.backoffLimit(secondFactorKey(u.ID), "Your second factor is protected for a while."))
-	if err != nil {
-		if deadbolt.IsCode(err, deadbolt.ERateLimited) {
-			s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
-				Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
-		}
+	l := s.backoffLimit(secondFactorKey(u.ID), "Your second factor is protected for a while.")
+	n, cnt, ok, err := s.store.ReserveCodeAttempt(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts, l.key, l.rule, now)
+	switch {
+	case deadbolt.IsCode(err, deadbolt.ENotFound):
+		return nil, 0, errChallengeExpired // racing codes took the last attempt
+	case err != nil:
 		return nil, 0, err
+	case !ok:
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"step": "second_factor", "method": method, "cause": "rate_limited"}})
+		return nil, 0, l.refusal(cnt, now)
 	}
-	n, err := s.store.FailChallenge(ctx, acc.ID, ch.ID, deadbolt.ChallengeMaxAttempts)
-	if err != nil {
-		att.giveBack(ctx)
-		if deadbolt.IsCode(err, deadbolt.ENotFound) {
-			return nil, 0, errChallengeExpired // racing codes took the last attempt
-		}
-		return nil, 0, err
-	}
-	return att, n, nil
+	l.count = cnt.Count
+	return &attempt{s: s, accountID: acc.ID, limits: []limit{l}}, n, nil
 }
 
 // giveBackCode returns a reserved try that proved nothing.

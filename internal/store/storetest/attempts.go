@@ -13,13 +13,22 @@ import (
 // after the latest, then 15 minutes from the 10th.
 var backoff = deadbolt.AttemptRule{Window: 24 * time.Hour, Free: 5, Base: 2 * time.Second, PauseAt: 10, Pause: 15 * time.Minute}
 
+// reserveOne reserves under one limit.
+func reserveOne(s Store, accountID, key string, r deadbolt.AttemptRule, now time.Time) (deadbolt.Counter, bool, error) {
+	cs, refused, err := s.ReserveAttempts(ctx, accountID, now, deadbolt.AttemptLimit{Key: key, Rule: r})
+	if err != nil {
+		return deadbolt.Counter{}, false, err
+	}
+	return cs[0], refused < 0, nil
+}
+
 func testReserveAttempt(t *testing.T, s Store) {
 	a, _ := mustAccount(t, s, "acme")
 	b, _ := mustAccount(t, s, "beta")
 	const key = "pw:ann@acme.example"
 	reserve := func(acc string, now time.Time) (deadbolt.Counter, bool) {
 		t.Helper()
-		c, ok, err := s.ReserveAttempt(ctx, acc, key, backoff, now)
+		c, ok, err := reserveOne(s, acc, key, backoff, now)
 		if err != nil {
 			t.Fatalf("ReserveAttempt = %v", err)
 		}
@@ -57,14 +66,14 @@ func testReserveAttempt(t *testing.T, s Store) {
 		t.Errorf("the same key in another account = %+v, %v; want count 1", c, ok)
 	}
 	// Giving an attempt back lowers the count, never below zero.
-	if err := s.ReleaseAttempt(ctx, a.ID, key); err != nil {
-		t.Fatalf("ReleaseAttempt = %v", err)
+	if err := s.SettleAttempts(ctx, a.ID, nil, []string{key}); err != nil {
+		t.Fatalf("SettleAttempts (release) = %v", err)
 	}
 	if c, _ := s.PeekCounter(ctx, a.ID, key, now); c.Count != 6 {
 		t.Errorf("count after a release = %d, want 6", c.Count)
 	}
-	if err := s.ReleaseAttempt(ctx, a.ID, "never"); err != nil {
-		t.Errorf("ReleaseAttempt of a missing counter = %v, want nil", err)
+	if err := s.SettleAttempts(ctx, a.ID, nil, []string{"never"}); err != nil {
+		t.Errorf("releasing a missing counter = %v, want nil", err)
 	}
 	// From PauseAt on, each attempt waits the pause.
 	for i := 7; i <= 10; i++ {
@@ -88,7 +97,7 @@ func testReserveAttempt(t *testing.T, s Store) {
 	// A sliding window is remembered from the latest attempt.
 	slide := deadbolt.AttemptRule{Window: time.Hour, Sliding: true, Free: 2, Base: time.Second, PauseAt: 2, Pause: time.Second}
 	for i, at := range []time.Duration{0, 50 * time.Minute, 100 * time.Minute} {
-		c, ok, err := s.ReserveAttempt(ctx, a.ID, "slide", slide, base.Add(at))
+		c, ok, err := reserveOne(s, a.ID, "slide", slide, base.Add(at))
 		if err != nil || !ok || c.Count != i+1 || !c.ResetAt.Equal(base.Add(at+time.Hour)) {
 			t.Errorf("sliding attempt %d = %+v, %v, %v; want count %d remembered an hour after it", i+1, c, ok, err, i+1)
 		}
@@ -97,18 +106,18 @@ func testReserveAttempt(t *testing.T, s Store) {
 	// A cap (no back-off, refused until the window ends), as per-IP limits use.
 	capRule := deadbolt.AttemptRule{Window: time.Hour, Free: 3, PauseAt: 3, Pause: time.Hour}
 	for i := 1; i <= 3; i++ {
-		if _, ok, _ := s.ReserveAttempt(ctx, a.ID, "ip", capRule, base.Add(time.Duration(i)*time.Minute)); !ok {
+		if _, ok, _ := reserveOne(s, a.ID, "ip", capRule, base.Add(time.Duration(i)*time.Minute)); !ok {
 			t.Fatalf("capped attempt %d refused", i)
 		}
 	}
-	c, ok, _ = s.ReserveAttempt(ctx, a.ID, "ip", capRule, base.Add(59*time.Minute))
+	c, ok, _ = reserveOne(s, a.ID, "ip", capRule, base.Add(59*time.Minute))
 	if ok {
 		t.Errorf("4th capped attempt let through")
 	}
 	if got, want := capRule.NextAt(c, base.Add(59*time.Minute)), base.Add(61*time.Minute); !got.Equal(want) {
 		t.Errorf("capped NextAt = %v, want the end of the window %v", got, want)
 	}
-	if _, ok, _ := s.ReserveAttempt(ctx, a.ID, "ip", capRule, base.Add(61*time.Minute)); !ok {
+	if _, ok, _ := reserveOne(s, a.ID, "ip", capRule, base.Add(61*time.Minute)); !ok {
 		t.Errorf("capped attempt after the window refused")
 	}
 }
@@ -128,7 +137,7 @@ func testReserveAttemptRace(t *testing.T, s Store) {
 	} {
 		const n = 150
 		ok, codes := race(n, func(int) error {
-			_, ok, err := s.ReserveAttempt(ctx, a.ID, "race:"+tt.name, tt.rule, base)
+			_, ok, err := reserveOne(s, a.ID, "race:"+tt.name, tt.rule, base)
 			if err == nil && !ok {
 				return errRefused
 			}
@@ -200,6 +209,70 @@ func testRecognisedDeviceCap(t *testing.T, s Store) {
 	for _, h := range []string{"remembered", "other's", fmt.Sprintf("recognised-%d", n-1)} {
 		if _, err := s.FindDeviceByTokenHash(ctx, a.ID, []byte(h)); err != nil {
 			t.Errorf("device %q = %v, want kept", h, err)
+		}
+	}
+}
+
+// testReserveCodeAttempt: a challenge attempt and the user's attempt are
+// taken together or not at all.
+func testReserveCodeAttempt(t *testing.T, s Store) {
+	_, u := mustAccount(t, s, "acme")
+	c := mustChallenge(t, s, u, "challenge-code")
+	errRefused := errors.New("refused")
+	ok, codes := race(50, func(int) error {
+		_, _, ok, err := s.ReserveCodeAttempt(ctx, u.AccountID, c.ID, deadbolt.ChallengeMaxAttempts, "2fa:"+u.ID, backoff, base)
+		if err == nil && !ok {
+			return errRefused
+		}
+		return err
+	})
+	if ok != deadbolt.ChallengeMaxAttempts || ok+codes[deadbolt.ENotFound]+codes[deadbolt.EInternal] != 50 {
+		t.Errorf("50 racing code reservations = %d through, errors %v; want exactly %d", ok, codes, deadbolt.ChallengeMaxAttempts)
+	}
+	if got, _ := s.FindChallengeByTokenHash(ctx, c.TokenHash); got.Attempts != deadbolt.ChallengeMaxAttempts {
+		t.Errorf("challenge attempts after the race = %d, want %d", got.Attempts, deadbolt.ChallengeMaxAttempts)
+	}
+	// The user's counter refuses (5 taken, the wait runs): a new
+	// challenge's attempt is not taken either.
+	c2 := mustChallenge(t, s, u, "challenge-code-2")
+	if n, cnt, ok, err := s.ReserveCodeAttempt(ctx, u.AccountID, c2.ID, deadbolt.ChallengeMaxAttempts, "2fa:"+u.ID, backoff, base); err != nil || ok || cnt.Count != 5 || n != 0 {
+		t.Errorf("reservation past the user's limit = %d, %+v, %v, %v; want refused at count 5", n, cnt, ok, err)
+	}
+	if got, _ := s.FindChallengeByTokenHash(ctx, c2.TokenHash); got.Attempts != 0 {
+		t.Errorf("the new challenge's attempts after a refused reservation = %d, want 0", got.Attempts)
+	}
+	// After the wait, it goes through; a dead challenge is not found.
+	if n, _, ok, err := s.ReserveCodeAttempt(ctx, u.AccountID, c2.ID, deadbolt.ChallengeMaxAttempts, "2fa:"+u.ID, backoff, base.Add(2*time.Second)); err != nil || !ok || n != 1 {
+		t.Errorf("reservation after the wait = %d, %v, %v; want the first attempt", n, ok, err)
+	}
+	if _, _, _, err := s.ReserveCodeAttempt(ctx, u.AccountID, c.ID, deadbolt.ChallengeMaxAttempts, "2fa:"+u.ID, backoff, base.Add(time.Hour)); !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		t.Errorf("reservation on a dead challenge = %v, want not found", err)
+	}
+}
+
+// testReserveAttempts: several limits are reserved together or not at
+// all, and settled together.
+func testReserveAttempts(t *testing.T, s Store) {
+	a, _ := mustAccount(t, s, "acme")
+	capOne := deadbolt.AttemptRule{Window: time.Hour, Free: 1, PauseAt: 1, Pause: time.Hour}
+	both := []deadbolt.AttemptLimit{{Key: "ip", Rule: backoff}, {Key: "email", Rule: capOne}}
+	cs, refused, err := s.ReserveAttempts(ctx, a.ID, base, both...)
+	if err != nil || refused != -1 || len(cs) != 2 || cs[0].Count != 1 || cs[1].Count != 1 {
+		t.Fatalf("first reservation = %+v, %d, %v; want both counted once", cs, refused, err)
+	}
+	cs, refused, err = s.ReserveAttempts(ctx, a.ID, base, both...)
+	if err != nil || refused != 1 || cs[1].Count != 1 {
+		t.Fatalf("second reservation = %+v, %d, %v; want the second limit to refuse at count 1", cs, refused, err)
+	}
+	if c, _ := s.PeekCounter(ctx, a.ID, "ip", base); c.Count != 1 {
+		t.Errorf("the first limit after the second refused = %d, want still 1 (rolled back)", c.Count)
+	}
+	if err := s.SettleAttempts(ctx, a.ID, []string{"email"}, []string{"ip"}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]int{"ip": 0, "email": 0} {
+		if c, _ := s.PeekCounter(ctx, a.ID, key, base); c.Count != want {
+			t.Errorf("%s after settling = %d, want %d", key, c.Count, want)
 		}
 	}
 }
