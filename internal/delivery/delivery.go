@@ -180,22 +180,26 @@ func (w *Worker) deliver(ctx context.Context, m *deadbolt.Message) {
 	var p permanent
 	final := m.Attempts >= w.o.MaxAttempts || (errors.As(err, &p) && p.Permanent()) ||
 		(!m.ExpiresAt.IsZero() && !now.Add(backoff(m.Attempts)).Before(m.ExpiresAt))
+	// Everything below keeps the text, never err itself: a provider's answer
+	// may echo the code and the recipient (see scrub). Scrub before
+	// truncating, so that no cut-off piece of a number escapes the rules.
+	errText := scrub(err.Error(), m)
 	w.mu.Lock()
-	w.lastError, w.lastErrAt = err.Error(), now
+	w.lastError, w.lastErrAt = errText, now
 	w.mu.Unlock()
-	ev.Details["error"] = truncate(err.Error(), 300)
+	ev.Details["error"] = truncate(errText, 300)
 	next := now.Add(backoff(m.Attempts))
 	if final {
 		next = now
 		w.failed.WithLabelValues(ch).Inc()
 		ev.Type = deadbolt.AuditMessageFailed
-		w.o.Logger.ErrorContext(ctx, "message not delivered, giving up", "channel", ch, "message", m.ID, "attempts", m.Attempts, "err", err)
+		w.o.Logger.ErrorContext(ctx, "message not delivered, giving up", "channel", ch, "message", m.ID, "attempts", m.Attempts, "err", errText)
 	} else {
 		w.retried.WithLabelValues(ch).Inc()
 		ev.Type = deadbolt.AuditMessageAttemptFailed
-		w.o.Logger.WarnContext(ctx, "message not delivered, will retry", "channel", ch, "message", m.ID, "attempt", m.Attempts, "retry_at", next, "err", err)
+		w.o.Logger.WarnContext(ctx, "message not delivered, will retry", "channel", ch, "message", m.ID, "attempt", m.Attempts, "retry_at", next, "err", errText)
 	}
-	if err := w.o.Store.RetryMessage(ctx, m, err.Error(), next, final); err != nil {
+	if err := w.o.Store.RetryMessage(ctx, m, errText, next, final); err != nil {
 		w.o.Logger.ErrorContext(ctx, "delivery: failure not recorded", "message", m.ID, "err", err)
 	}
 	w.audit(ctx, ev)

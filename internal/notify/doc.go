@@ -33,7 +33,10 @@
 // it (the base URL is configurable, for tests). For both, a 2xx answer is
 // success; a 4xx answer other than 408 and 429 is permanent; 408, 429, 5xx
 // and network errors are temporary. Errors carry the status and at most
-// 1 KiB of the response body, never credentials.
+// 1 KiB of the response body, never credentials. Provider answers (HTTP
+// bodies, SMTP replies) often echo the request, so the recipient, the
+// message text and runs of 4 to 10 digits (the passcode) are replaced in
+// them by [recipient], [text] and [digits].
 //
 // # The development outbox: [Outbox]
 //

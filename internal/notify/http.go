@@ -86,13 +86,21 @@ func readErrorBody(body io.Reader) []byte {
 }
 
 // quoteBody renders a response body for an error message: trimmed, valid
-// UTF-8, quoted so that control characters cannot forge log lines.
-func quoteBody(b []byte) string {
+// UTF-8, cleaned of what it echoes of m (see redact), quoted so that control
+// characters cannot forge log lines.
+func quoteBody(b []byte, m *deadbolt.Message) string {
 	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
+	truncated := len(b) >= maxErrorBody
+	if truncated {
+		// The cut may fall inside the number or the code, leaving a piece
+		// too short for redact to recognise: drop a trailing partial run.
+		s = strings.TrimRight(s, "0123456789+")
+	}
+	s = redact(s, m)
 	if s == "" {
 		return ""
 	}
-	if len(b) >= maxErrorBody {
+	if truncated {
 		return fmt.Sprintf("%q (truncated)", s)
 	}
 	return fmt.Sprintf("%q", s)

@@ -214,7 +214,7 @@ func (s *SMTP) Send(ctx context.Context, m *deadbolt.Message) error {
 		// (RSET, QUIT) must not cause a retry, which would send it twice.
 		return nil
 	}
-	return s.classify(ctx, err)
+	return s.classify(ctx, err, m)
 }
 
 // dial connects to the server, with the TLS handshake for smtps.
@@ -271,12 +271,17 @@ func (s *SMTP) build(m *deadbolt.Message) (*gomail.Msg, error) {
 }
 
 // classify wraps a go-mail error, permanent for a 5xx reply to MAIL FROM,
-// RCPT TO or DATA.
-func (s *SMTP) classify(ctx context.Context, err error) error {
+// RCPT TO or DATA. Its text is redacted (see redact): server replies echo
+// the recipient ("<alice@example.org>: Recipient address rejected"), and
+// go-mail itself appends "affected recipient(s): …". Our prefix, with the
+// server's host and port, is left out of redaction.
+func (s *SMTP) classify(ctx context.Context, err error, m *deadbolt.Message) error {
 	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("notify: smtp %s: %w (%w)", s.shown, cerr, err)
+		wrapped := fmt.Errorf("notify: smtp %s: %w (%w)", s.shown, cerr, err)
+		return withMessage(wrapped, fmt.Sprintf("notify: smtp %s: %v (%s)", s.shown, cerr, redact(err.Error(), m)))
 	}
-	err = fmt.Errorf("notify: smtp %s: %w", s.shown, err)
+	wrapped := withMessage(fmt.Errorf("notify: smtp %s: %w", s.shown, err),
+		fmt.Sprintf("notify: smtp %s: %s", s.shown, redact(err.Error(), m)))
 	var se *gomail.SendError
 	if errors.As(err, &se) {
 		switch se.Reason {
@@ -284,11 +289,11 @@ func (s *SMTP) classify(ctx context.Context, err error) error {
 			// 530 (authentication required) is about the configuration, not
 			// the message: once the operator adds credentials it goes through.
 			if c := se.ErrorCode(); c >= 500 && c <= 599 && c != 530 {
-				return Permanent(err)
+				return Permanent(wrapped)
 			}
 		}
 	}
-	return err
+	return wrapped
 }
 
 // plainOrLogin authenticates with AUTH PLAIN, or LOGIN when the server

@@ -107,12 +107,15 @@ func (t *Twilio) Send(ctx context.Context, m *deadbolt.Message) error {
 		// counts as accepted, as for the webhook.
 		return nil
 	}
-	detail := quoteBody(body)
+	detail := quoteBody(body, m)
 	var te twilioError
 	if json.Unmarshal(body, &te) == nil && (te.Message != "" || te.Code != 0) {
-		detail = fmt.Sprintf("%q (Twilio error %d)", te.Message, te.Code)
+		// Twilio's own messages quote the number ("The 'To' number +1… is
+		// not a valid phone number"), hence redact. The error code is ours
+		// to format, not provider text, so it is kept for the operator.
+		detail = fmt.Sprintf("%q (Twilio error %d)", redact(te.Message, m), te.Code)
 		if te.MoreInfo != "" {
-			detail += " " + te.MoreInfo
+			detail += " " + redact(te.MoreInfo, m)
 		}
 	}
 	return t.redact(statusError("twilio", resp.StatusCode, detail))
@@ -124,18 +127,5 @@ func (t *Twilio) redact(err error) error {
 	if err == nil || !strings.Contains(err.Error(), t.token) {
 		return err
 	}
-	r := &redactedError{msg: strings.ReplaceAll(err.Error(), t.token, "[REDACTED]"), err: err}
-	if IsPermanent(err) {
-		return &PermanentError{Err: r}
-	}
-	return r
+	return withMessage(err, strings.ReplaceAll(err.Error(), t.token, "[REDACTED]"))
 }
-
-// redactedError shows a cleaned message and wraps the original error.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }

@@ -86,5 +86,5 @@ func (w *Webhook) Send(ctx context.Context, m *deadbolt.Message) error {
 		_ = readErrorBody(resp.Body) // drain for reuse
 		return nil
 	}
-	return statusError(w.service, resp.StatusCode, quoteBody(readErrorBody(resp.Body)))
+	return statusError(w.service, resp.StatusCode, quoteBody(readErrorBody(resp.Body), m))
 }
