@@ -179,6 +179,9 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, redactDSN(err, cfg.DB)
 	}
+	if w := store.FileModeWarning(cfg.DB); w != "" {
+		log.Warn(w)
+	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, redactDSN(err, cfg.DB)

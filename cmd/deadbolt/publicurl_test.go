@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +86,18 @@ func serveInBackground(t *testing.T, environ map[string]string) (chan int, *sync
 		}
 	})
 	return done, logs
+}
+
+// TestDatabaseModeWarning: a database others can read is named at start.
+func TestDatabaseModeWarning(t *testing.T) {
+	environ := sqliteEnv(t)
+	if code, _, errOut := cli(t, environ, "", "migrate"); code != 0 || strings.Contains(errOut, "chmod 600") {
+		t.Fatalf("migrate of a new database = %d %q, want success and no warning", code, errOut)
+	}
+	if err := os.Chmod(environ["DEADBOLT_DB"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := cli(t, environ, "", "migrate"); code != 0 || !strings.Contains(errOut, "chmod 600") {
+		t.Errorf("migrate of a world-readable database = %d %q, want a warning saying chmod 600", code, errOut)
+	}
 }

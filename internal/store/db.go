@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -96,6 +97,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		// writer work at once). Other processes on the same file still meet
 		// the busy timeout, as they must.
 		s.dialect = sqliteDialect
+		if err := createPrivate(dsn); err != nil {
+			return nil, err
+		}
 		if s.db, err = sql.Open("sqlite", sqliteDSN(dsn)); err != nil {
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
@@ -117,6 +121,57 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 // IsPostgres reports whether dsn names a PostgreSQL database.
 func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// sqlitePath returns the file a SQLite DSN names, or "" for an in-memory
+// database.
+func sqlitePath(dsn string) string {
+	path, query, _ := strings.Cut(dsn, "?")
+	path = strings.TrimPrefix(path, "file:")
+	if q, _ := url.ParseQuery(query); path == "" || path == ":memory:" || q.Get("mode") == "memory" {
+		return ""
+	}
+	return path
+}
+
+// createPrivate creates a new SQLite database file readable by its owner
+// only: it holds session hashes, sealed secrets and the audit log. SQLite
+// gives its -wal and -shm files the database file's permission bits, so
+// they follow. An existing file keeps the mode its operator chose (see
+// FileModeWarning).
+func createPrivate(dsn string) error {
+	path := sqlitePath(dsn)
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// FileModeWarning returns a one-line warning when the SQLite database of
+// dsn is readable or writable by group or others, naming the file, its
+// mode and the fix; "" when it is private, for PostgreSQL and in-memory
+// databases, and when the file does not exist.
+func FileModeWarning(dsn string) string {
+	if IsPostgres(dsn) {
+		return ""
+	}
+	path := sqlitePath(dsn)
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the database %s has mode %04o: others on this machine can read sessions, sealed secrets and the audit log; run chmod 600 %s (and its -wal and -shm files)",
+		path, fi.Mode().Perm(), path)
 }
 
 // sqliteDSN turns a path or file: URI into a modernc DSN with the settings
