@@ -134,6 +134,16 @@ func TestTrustedProxies(t *testing.T) {
 		if len(sessions) != 1 || sessions[0]["ip"] != "198.51.100.9" {
 			t.Errorf("eve's sessions = %v, want one from 198.51.100.9", sessions)
 		}
+		// An IPv6 client is counted by its /64: hopping addresses in it gains
+		// nothing; the next /64 is another client.
+		for i := range 100 {
+			want(t, "a wrong password from an IPv6 client", e.signIn(fmt.Sprintf("v6-%03d@acme.example", i), "a wrong password guess",
+				"X-Forwarded-For", fmt.Sprintf("2001:db8:1:2::%x", i+1)), 401, "invalid_credentials")
+		}
+		want(t, "another address of the same /64", e.signIn("v6-last@acme.example", "a wrong password guess",
+			"X-Forwarded-For", "2001:db8:1:2:ffff:ffff:ffff:ffff"), 429, "rate_limited")
+		want(t, "the next /64", e.signIn("v6-next@acme.example", "a wrong password guess",
+			"X-Forwarded-For", "2001:db8:1:3::1"), 401, "invalid_credentials")
 	})
 }
 
