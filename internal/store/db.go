@@ -124,14 +124,54 @@ func IsPostgres(dsn string) bool {
 }
 
 // sqlitePath returns the file a SQLite DSN names, or "" for an in-memory
-// database.
+// or temporary database and for a URI SQLite will refuse. Every DSN reaches
+// SQLite as a file: URI (see sqliteDSN), so this reads it as SQLite's URI
+// parser does: the text after '#' is ignored, the query starts at '?', an
+// authority must be empty or "localhost", and %HH escapes are decoded (%00
+// ends the path). A path read any other way would have createPrivate make
+// a stray file while SQLite creates the real one world-readable.
 func sqlitePath(dsn string) string {
+	dsn, _, _ = strings.Cut(dsn, "#")
 	path, query, _ := strings.Cut(dsn, "?")
 	path = strings.TrimPrefix(path, "file:")
+	if rest, ok := strings.CutPrefix(path, "//"); ok {
+		authority, _, _ := strings.Cut(rest, "/")
+		if authority != "" && authority != "localhost" {
+			return "" // SQLite fails to open it
+		}
+		path = rest[len(authority):]
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c == '%' && i+2 < len(path) && isHex(path[i+1]) && isHex(path[i+2]) {
+			c = unhex(path[i+1])<<4 | unhex(path[i+2])
+			i += 2
+			if c == 0 {
+				break
+			}
+		}
+		b.WriteByte(c)
+	}
+	path = b.String()
 	if q, _ := url.ParseQuery(query); path == "" || path == ":memory:" || q.Get("mode") == "memory" {
 		return ""
 	}
 	return path
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // createPrivate creates a new SQLite database file readable by its owner
@@ -157,7 +197,10 @@ func createPrivate(dsn string) error {
 // FileModeWarning returns a one-line warning when the SQLite database of
 // dsn is readable or writable by group or others, naming the file, its
 // mode and the fix; "" when it is private, for PostgreSQL and in-memory
-// databases, and when the file does not exist.
+// databases, and when the file does not exist. A private database whose
+// -wal, -shm or -journal file is not private is warned about too: SQLite
+// gives those files the database's mode only when it creates them, so one
+// left over from before a chmod keeps its old mode.
 func FileModeWarning(dsn string) string {
 	if IsPostgres(dsn) {
 		return ""
@@ -166,12 +209,27 @@ func FileModeWarning(dsn string) string {
 	if path == "" {
 		return ""
 	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+	if _, err := os.Stat(path); err != nil {
 		return ""
 	}
-	return fmt.Sprintf("the database %s has mode %04o: others on this machine can read sessions, sealed secrets and the audit log; run chmod 600 %s (and its -wal and -shm files)",
-		path, fi.Mode().Perm(), path)
+	var first string
+	var mode fs.FileMode
+	var loose []string
+	for _, f := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(f)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if first == "" {
+			first, mode = f, fi.Mode().Perm()
+		}
+		loose = append(loose, f)
+	}
+	if first == "" {
+		return ""
+	}
+	return fmt.Sprintf("the database file %s has mode %04o: others on this machine can read sessions, sealed secrets and the audit log; run chmod 600 %s",
+		first, mode, strings.Join(loose, " "))
 }
 
 // sqliteDSN turns a path or file: URI into a modernc DSN with the settings
