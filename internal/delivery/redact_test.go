@@ -24,34 +24,13 @@ const (
 	testText  = "Your Deadbolt code is " + testCode + ". It expires soon."
 )
 
+// The rules are package redact's; the worker's own choice is the bound:
+// every standalone run of 4 or more digits goes, however long.
 func TestScrub(t *testing.T) {
-	sms := &deadbolt.Message{Channel: deadbolt.ChannelSMS, To: testPhone, Text: testText}
-	email := &deadbolt.Message{Channel: deadbolt.ChannelEmail, To: "o@acme.example", Subject: "Code 987654", Text: "Your code is 987654"}
-	tests := []struct {
-		name string
-		in   string
-		m    *deadbolt.Message
-		want string
-	}{
-		{"everything echoed", "400: to=+12025550143 body=" + testText, sms, "400: to=[recipient] body=[text]"},
-		{"encoded and bare number", "To=%2b12025550143 or 12025550143", sms, "To=[recipient] or [recipient]"},
-		{"national number", "call 2025550143", sms, "call [digits]"},
-		{"code glued to a word", "code123456", sms, "code[digits]"},
-		{"any standalone 4+ digits", "pin 4711, ref 98765432109876", sms, "pin [digits], ref [digits]"},
-		{"3 digits and ids kept", "HTTP 503: id msg0abc9876", sms, "HTTP 503: id msg0abc9876"},
-		{"notify's placeholders kept", "to=[recipient] body=[text] [digits]", sms, "to=[recipient] body=[text] [digits]"},
-		{"email address any case", "550 <O@Acme.Example> rejected", email, "550 <[recipient]> rejected"},
-		{"email code from subject", "spam: 987654", email, "spam: [digits]"},
-		{"short text not replaced as a whole", "hi there",
-			&deadbolt.Message{Channel: deadbolt.ChannelSMS, To: testPhone, Text: "hi"}, "hi there"},
-		{"no recipient", "connection refused", &deadbolt.Message{}, "connection refused"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := scrub(tt.in, tt.m); got != tt.want {
-				t.Errorf("scrub(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
+	m := &deadbolt.Message{Channel: deadbolt.ChannelSMS, To: testPhone, Text: testText}
+	in := "HTTP 503: pin 4711, ref 98765432109876, to " + testPhone + " body=" + testText
+	if got, want := scrub(in, m), "HTTP 503: pin [digits], ref [digits], to [recipient] body=[text]"; got != want {
+		t.Errorf("scrub(%q) = %q, want %q", in, got, want)
 	}
 }
 

@@ -86,17 +86,18 @@ func readErrorBody(body io.Reader) []byte {
 }
 
 // quoteBody renders a response body for an error message: trimmed, valid
-// UTF-8, cleaned of what it echoes of m (see redact), quoted so that control
-// characters cannot forge log lines.
+// UTF-8, cleaned of what it echoes of m (see redactEcho), quoted so that
+// control characters cannot forge log lines.
 func quoteBody(b []byte, m *deadbolt.Message) string {
 	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
 	truncated := len(b) >= maxErrorBody
 	if truncated {
 		// The cut may fall inside the number or the code, leaving a piece
-		// too short for redact to recognise: drop a trailing partial run.
+		// too short for redactEcho to recognise: drop a trailing partial
+		// run.
 		s = strings.TrimRight(s, "0123456789+")
 	}
-	s = redact(s, m)
+	s = redactEcho(s, m)
 	if s == "" {
 		return ""
 	}

@@ -271,17 +271,17 @@ func (s *SMTP) build(m *deadbolt.Message) (*gomail.Msg, error) {
 }
 
 // classify wraps a go-mail error, permanent for a 5xx reply to MAIL FROM,
-// RCPT TO or DATA. Its text is redacted (see redact): server replies echo
+// RCPT TO or DATA. Its text is redacted (see redactEcho): server replies echo
 // the recipient ("<alice@example.org>: Recipient address rejected"), and
 // go-mail itself appends "affected recipient(s): …". Our prefix, with the
 // server's host and port, is left out of redaction.
 func (s *SMTP) classify(ctx context.Context, err error, m *deadbolt.Message) error {
 	if cerr := ctx.Err(); cerr != nil {
 		wrapped := fmt.Errorf("notify: smtp %s: %w (%w)", s.shown, cerr, err)
-		return withMessage(wrapped, fmt.Sprintf("notify: smtp %s: %v (%s)", s.shown, cerr, redact(err.Error(), m)))
+		return withMessage(wrapped, fmt.Sprintf("notify: smtp %s: %v (%s)", s.shown, cerr, redactEcho(err.Error(), m)))
 	}
 	wrapped := withMessage(fmt.Errorf("notify: smtp %s: %w", s.shown, err),
-		fmt.Sprintf("notify: smtp %s: %s", s.shown, redact(err.Error(), m)))
+		fmt.Sprintf("notify: smtp %s: %s", s.shown, redactEcho(err.Error(), m)))
 	var se *gomail.SendError
 	if errors.As(err, &se) {
 		switch se.Reason {

@@ -86,7 +86,7 @@ func (t *Twilio) Send(ctx context.Context, m *deadbolt.Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return t.redact(fmt.Errorf("notify: twilio: POST %s: %w", t.shown, err))
+		return t.redactToken(fmt.Errorf("notify: twilio: POST %s: %w", t.shown, err))
 	}
 	req.SetBasicAuth(t.sid, t.token)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -98,7 +98,7 @@ func (t *Twilio) Send(ctx context.Context, m *deadbolt.Message) error {
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return t.redact(transportError(ctx, "twilio", t.shown, err))
+		return t.redactToken(transportError(ctx, "twilio", t.shown, err))
 	}
 	defer resp.Body.Close()
 	body := readErrorBody(resp.Body)
@@ -111,19 +111,19 @@ func (t *Twilio) Send(ctx context.Context, m *deadbolt.Message) error {
 	var te twilioError
 	if json.Unmarshal(body, &te) == nil && (te.Message != "" || te.Code != 0) {
 		// Twilio's own messages quote the number ("The 'To' number +1… is
-		// not a valid phone number"), hence redact. The error code is ours
-		// to format, not provider text, so it is kept for the operator.
-		detail = fmt.Sprintf("%q (Twilio error %d)", redact(te.Message, m), te.Code)
+		// not a valid phone number"), hence redactEcho. The error code is
+		// ours to format, not provider text, so it is kept for the operator.
+		detail = fmt.Sprintf("%q (Twilio error %d)", redactEcho(te.Message, m), te.Code)
 		if te.MoreInfo != "" {
-			detail += " " + redact(te.MoreInfo, m)
+			detail += " " + redactEcho(te.MoreInfo, m)
 		}
 	}
-	return t.redact(statusError("twilio", resp.StatusCode, detail))
+	return t.redactToken(statusError("twilio", resp.StatusCode, detail))
 }
 
-// redact replaces the auth token, should it ever appear in err, keeping
-// err's permanence and its chain for errors.Is and errors.As.
-func (t *Twilio) redact(err error) error {
+// redactToken replaces the auth token, should it ever appear in err,
+// keeping err's permanence and its chain for errors.Is and errors.As.
+func (t *Twilio) redactToken(err error) error {
 	if err == nil || !strings.Contains(err.Error(), t.token) {
 		return err
 	}
