@@ -96,7 +96,7 @@ func (s *DB) CompleteChallenge(ctx context.Context, c *deadbolt.Completion) erro
 			return err
 		}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if c.TOTPFactorID != "" {
 			used, err := s.useStep(ctx, tx, c.AccountID, c.TOTPFactorID, c.TOTPStep, c.Now)
 			if err != nil {

@@ -74,7 +74,7 @@ func (s *DB) ReserveCodeAttempt(ctx context.Context, accountID, challengeID stri
 	now time.Time) (int, deadbolt.Counter, bool, error) {
 	c := deadbolt.Counter{Key: key}
 	var n int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := s.queryRow(ctx, tx, `UPDATE challenges SET attempts = attempts + 1
 			WHERE account_id = ? AND id = ? AND used_at IS NULL AND attempts < ? RETURNING attempts`,
 			accountID, challengeID, max).Scan(&n)
@@ -107,7 +107,8 @@ func (s *DB) ReserveCodeAttempt(ctx context.Context, accountID, challengeID stri
 func (s *DB) ReserveAttempts(ctx context.Context, accountID string, now time.Time, limits ...deadbolt.AttemptLimit) ([]deadbolt.Counter, int, error) {
 	counters := make([]deadbolt.Counter, len(limits))
 	refused := -1
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		refused = -1 // a batch that failed runs this again
 		for i, l := range limits {
 			c := deadbolt.Counter{Key: l.Key}
 			err := s.queryRow(ctx, tx, reserveQuery, reserveArgs(accountID, l.Key, l.Rule, now)...).Scan(&c.Count, at(&c.ResetAt), at(&c.LastAt))
@@ -137,7 +138,7 @@ func (s *DB) SettleAttempts(ctx context.Context, accountID string, reset, releas
 	if len(reset)+len(release) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, key := range reset {
 			if _, err := s.exec(ctx, tx, `DELETE FROM counters WHERE account_id = ? AND name = ?`, accountID, key); err != nil {
 				return err

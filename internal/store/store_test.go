@@ -39,6 +39,66 @@ func TestContractPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return openPostgres(t, mustKeyring(t)) })
 }
 
+// The contract holds with group commit (SQLite's default) and without.
+func TestContractSQLiteAlone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return storetest.OpenSQLiteWith(t, store.Options{Sealer: mustKeyring(t), Committers: -1})
+	})
+}
+
+// TestGroupCommitBatches: writers that arrive together share commits, and
+// a lone writer commits at once (SQLite; PostgreSQL does not batch).
+func TestGroupCommitBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func() *store.DB
+	}{
+		{"sqlite", func() *store.DB { return storetest.OpenSQLiteWith(t, store.Options{Sealer: mustKeyring(t)}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := tc.open()
+			ctx := context.Background()
+			acc := &deadbolt.Account{Slug: "gc", Name: "GC", Policy: deadbolt.DefaultPolicy()}
+			if err := db.CreateAccount(ctx, acc, &deadbolt.User{Email: "o@gc.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword}); err != nil {
+				t.Fatal(err)
+			}
+			rule := deadbolt.AttemptRule{Window: time.Hour, Free: 1000, PauseAt: 1000, Pause: time.Hour}
+			b0, u0 := db.GroupCommitStats()
+			if _, _, err := db.ReserveAttempts(ctx, acc.ID, time.Now(), deadbolt.AttemptLimit{Key: "lone", Rule: rule}); err != nil {
+				t.Fatal(err)
+			}
+			if b, u := db.GroupCommitStats(); b-b0 != 1 || u-u0 != 1 {
+				t.Errorf("a lone writer: %d batches of %d units, want 1 of 1", b-b0, u-u0)
+			}
+			const n = 400
+			done := make(chan error, n)
+			for i := range n {
+				go func() {
+					_, _, err := db.ReserveAttempts(ctx, acc.ID, time.Now(), deadbolt.AttemptLimit{Key: fmt.Sprint("k", i%7), Rule: rule})
+					done <- err
+				}()
+			}
+			for range n {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, u := db.GroupCommitStats()
+			if u-u0 != n+1 || b-b0 >= n {
+				t.Errorf("%d concurrent writers: %d units in %d batches, want fewer batches than writers", n, u-u0-1, b-b0-1)
+			}
+			total := 0
+			for k := range 7 {
+				c, _ := db.PeekCounter(ctx, acc.ID, fmt.Sprint("k", k), time.Now())
+				total += c.Count
+			}
+			if total != n {
+				t.Errorf("counted %d, want %d", total, n)
+			}
+		})
+	}
+}
+
 // TestNoPlaintextSecrets writes secrets through the store and then reads
 // every column of every table raw: none may hold a secret in the clear.
 func TestNoPlaintextSecrets(t *testing.T) {

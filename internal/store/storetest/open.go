@@ -24,8 +24,17 @@ func OpenSQLite(tb testing.TB, sealer store.Sealer) *store.DB { return OpenSQLit
 // OpenSQLiteAt is OpenSQLite with the store's clock (nil: time.Now), so
 // that the times the store sets agree with a test's injected time.
 func OpenSQLiteAt(tb testing.TB, sealer store.Sealer, now func() time.Time) *store.DB {
+	return OpenSQLiteWith(tb, store.Options{Sealer: sealer, Now: now})
+}
+
+// OpenSQLiteWith is OpenSQLite with the store's options (a quiet logger
+// when none is given).
+func OpenSQLiteWith(tb testing.TB, opts store.Options) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "deadbolt.db"), store.Options{Sealer: sealer, Logger: quiet, Now: now})
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "deadbolt.db"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,7 +54,16 @@ func OpenPostgres(tb testing.TB, sealer store.Sealer) *store.DB {
 
 // OpenPostgresAt is OpenPostgres with the store's clock (nil: time.Now).
 func OpenPostgresAt(tb testing.TB, sealer store.Sealer, now func() time.Time) *store.DB {
+	return OpenPostgresWith(tb, store.Options{Sealer: sealer, Now: now})
+}
+
+// OpenPostgresWith is OpenPostgres with the store's options (a quiet
+// logger when none is given).
+func OpenPostgresWith(tb testing.TB, opts store.Options) *store.DB {
 	tb.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	url := PostgresURL(tb)
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", url)
@@ -65,7 +83,7 @@ func OpenPostgresAt(tb testing.TB, sealer store.Sealer, now func() time.Time) *s
 		defer a.Close()
 		a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 	})
-	db, err := store.Open(ctx, WithSearchPath(url, schema), store.Options{Sealer: sealer, Logger: quiet, Now: now})
+	db, err := store.Open(ctx, WithSearchPath(url, schema), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -44,6 +44,8 @@ func Run(t *testing.T, open Opener) {
 		{"ReserveAttempts", testReserveAttempts},
 		{"ReturnChallengeAttempt", testReturnChallengeAttempt},
 		{"ReserveCodeAttempt", testReserveCodeAttempt},
+		{"CompletionReplayRace", testCompletionReplayRace},
+		{"ReservationsRace", testReservationsRace},
 		{"RecognisedDeviceCap", testRecognisedDeviceCap},
 		{"Sessions", testSessions},
 		{"Challenges", testChallenges},
