@@ -57,6 +57,19 @@ const (
 	AuditAPIAuthRefused       = "api_auth.refused"
 	AuditUserInvited          = "user.invited"
 	AuditInvitationAccepted   = "user.invitation_accepted"
+
+	AuditOIDCClientCreated = "oidc.client_created"
+	AuditOIDCClientUpdated = "oidc.client_updated"
+	AuditOIDCClientDeleted = "oidc.client_deleted"
+	AuditOIDCSecretRotated = "oidc.client_secret_rotated"
+	AuditOIDCTokenIssued   = "oidc.token_issued"
+	AuditOIDCRefreshUsed   = "oidc.refresh_used"
+	AuditOIDCTokenRefused  = "oidc.token_refused"
+	AuditOIDCCodeReplayed  = "oidc.code_replayed"
+	AuditOIDCTokenRevoked  = "oidc.token_revoked"
+	AuditOIDCLogoutSent    = "oidc.logout_sent"
+	AuditOIDCLogoutFailed  = "oidc.logout_failed"
+	AuditOIDCKeysRotated   = "oidc.keys_rotated"
 )
 
 // AuditFilter selects audit events. Zero fields select everything.

@@ -17,11 +17,14 @@ type Session struct {
 	// factor or a password on this session (step-up); zero if never.
 	SecondFactorAt time.Time
 	PasswordAt     time.Time
-	DeviceID       string
-	IP             string
-	UserAgent      string
-	CreatedAt      time.Time
-	LastSeenAt     time.Time
+	// SecondFactorMethod is how the last second factor was proven: a
+	// FactorKind, or "recovery_code"; empty when none was.
+	SecondFactorMethod string
+	DeviceID           string
+	IP                 string
+	UserAgent          string
+	CreatedAt          time.Time
+	LastSeenAt         time.Time
 }
 
 // Active reports whether the session is usable at now: neither past its

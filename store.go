@@ -153,9 +153,13 @@ type SessionStore interface {
 	FindSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
 	// FindSessions lists a user's sessions, newest first.
 	FindSessions(ctx context.Context, accountID, userID string) ([]*Session, error)
-	// UpdateSessionAuth records a proof on the session: a second factor or
-	// a password (step-up). Zero times leave the field as it is. ENotFound.
-	UpdateSessionAuth(ctx context.Context, accountID, id string, secondFactorAt, passwordAt time.Time) error
+	// FindSession returns one session of the account by id, active or not.
+	// ENotFound.
+	FindSession(ctx context.Context, accountID, id string) (*Session, error)
+	// UpdateSessionAuth records a proof on the session: a second factor
+	// (of the method named, see Session.SecondFactorMethod) or a password
+	// (step-up). Zero times leave the field as it is. ENotFound.
+	UpdateSessionAuth(ctx context.Context, accountID, id string, secondFactorAt time.Time, method string, passwordAt time.Time) error
 	// TouchSession records activity. ENotFound.
 	TouchSession(ctx context.Context, accountID, id string, now time.Time) error
 	// DeleteSession ends one of the user's sessions. ENotFound.
@@ -349,6 +353,7 @@ type Store interface {
 	APITokenStore
 	ReportStore
 	AuditLog
+	OIDCStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

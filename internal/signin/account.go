@@ -55,6 +55,7 @@ func (s *Service) Sessions(ctx context.Context, p *Principal) ([]*deadbolt.Sessi
 
 // RevokeSession ends one of the user's sessions.
 func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string) error {
+	defer s.sessionsEnded()
 	if err := requireSession(p); err != nil {
 		return err
 	}
@@ -68,6 +69,7 @@ func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string) er
 
 // SignOut ends the principal's session.
 func (s *Service) SignOut(ctx context.Context, p *Principal) error {
+	defer s.sessionsEnded()
 	if err := requireSession(p); err != nil {
 		return err
 	}
@@ -81,6 +83,7 @@ func (s *Service) SignOut(ctx context.Context, p *Principal) error {
 // ChangePassword sets a new password after checking the current one. The
 // user's other sessions end and their remembered devices are forgotten.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, c Client) error {
+	defer s.sessionsEnded()
 	if err := requireSession(p); err != nil {
 		return err
 	}
@@ -144,7 +147,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return err
 	}
-	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
+	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, "", now); err != nil {
 		return err
 	}
 	tokens, err := s.store.DeleteUserAPITokens(ctx, p.Account.ID, p.User.ID)
@@ -209,7 +212,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 			return errInvalidCredentials
 		}
 		att.succeeded(ctx)
-		if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, now); err != nil {
+		if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, noTime, "", now); err != nil {
 			return err
 		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditStepUp, ActorID: p.User.ID, SubjectID: p.User.ID,
@@ -254,7 +257,7 @@ func (s *Service) StepUp(ctx context.Context, p *Principal, method, code, pw str
 		}
 		return deadbolt.Errorf(deadbolt.EUnauthorized, "That was a recovery code from your admin: your two-factor authentication is reset and your sessions have ended. Sign in again and set it up.")
 	}
-	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, noTime); err != nil {
+	if err := s.store.UpdateSessionAuth(ctx, p.Account.ID, p.Session.ID, now, pr.method, noTime); err != nil {
 		return err
 	}
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditStepUp, ActorID: p.User.ID, SubjectID: p.User.ID,

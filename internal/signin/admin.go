@@ -129,6 +129,9 @@ func RequireAdmin(p *Principal, slug string) error {
 // adminStepUp is the step-up check of sensitive admin actions: a session
 // needs a recent second factor (or password); an API token or a password
 // given with the request is itself the fresh credential.
+// AdminStepUp is adminStepUp, for the admin actions outside this package.
+func (s *Service) AdminStepUp(ctx context.Context, p *Principal) error { return s.adminStepUp(ctx, p) }
+
 func (s *Service) adminStepUp(ctx context.Context, p *Principal) error {
 	if p.Session == nil {
 		return nil
@@ -416,6 +419,7 @@ func (s *Service) ResetTwoFactorCLI(ctx context.Context, acc *deadbolt.Account, 
 }
 
 func (s *Service) resetTwoFactor(ctx context.Context, acc *deadbolt.Account, target, actor *deadbolt.User, via string) error {
+	defer s.sessionsEnded()
 	if err := s.store.DeleteFactors(ctx, acc.ID, target.ID); err != nil {
 		return err
 	}

@@ -72,6 +72,11 @@ func (s *Service) RotateSession(ctx context.Context, p *Principal) (string, erro
 	if err := s.store.CreateSession(ctx, &n); err != nil {
 		return "", err
 	}
+	// The applications signed in through the old session stay signed in
+	// through the new one.
+	if err := s.store.MoveOIDCSession(ctx, p.Account.ID, p.Session.ID, n.ID); err != nil {
+		return "", err
+	}
 	if err := s.store.DeleteSession(ctx, p.Account.ID, p.User.ID, p.Session.ID); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return "", err
 	}

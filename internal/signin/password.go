@@ -378,7 +378,9 @@ func (s *Service) challenge(ctx context.Context, acc *deadbolt.Account, u *deadb
 // sessionProof is what was proven before a session is made.
 type sessionProof struct {
 	password, secondFactor time.Time
-	deviceID               string
+	// method is how the second factor was proven (Session.SecondFactorMethod).
+	method   string
+	deviceID string
 }
 
 // newSession prepares a session under the account's policy; the caller
@@ -387,7 +389,7 @@ func (s *Service) newSession(acc *deadbolt.Account, u *deadbolt.User, c Client, 
 	token := secret.NewToken(PrefixSession)
 	return token, &deadbolt.Session{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token),
 		IdleTimeout: acc.Policy.SessionIdle(), ExpiresAt: now.Add(acc.Policy.SessionMax()),
-		PasswordAt: p.password, SecondFactorAt: p.secondFactor, DeviceID: p.deviceID,
+		PasswordAt: p.password, SecondFactorAt: p.secondFactor, SecondFactorMethod: p.method, DeviceID: p.deviceID,
 		IP: c.IP, UserAgent: truncate(c.UserAgent, 256), CreatedAt: now, LastSeenAt: now}
 }
 

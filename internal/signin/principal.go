@@ -48,6 +48,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 			if err := s.store.DeleteSession(ctx, sess.AccountID, sess.UserID, sess.ID); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
 				s.log.WarnContext(ctx, "expired session not removed", "err", err)
 			}
+			s.sessionsEnded()
 			return nil, &deadbolt.Error{Code: deadbolt.EUnauthorized, Message: "Your session has ended. Sign in again."}
 		}
 		if now.Sub(sess.LastSeenAt) >= touchEvery {

@@ -87,6 +87,10 @@ type Options struct {
 	// PublicURL is where people reach the service, for the links in
 	// notices (no trailing slash).
 	PublicURL string
+	// SessionsEnded is called after sessions ended (sign-out, revocation,
+	// a password change, a 2FA reset, expiry), so that the applications
+	// signed in through them are told; default: nothing. It must not block.
+	SessionsEnded func()
 	// Now is the clock; default time.Now. Tests inject a fixed one.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -104,6 +108,8 @@ type Service struct {
 	limits Limits
 	sends  SendLimits
 	notify func()
+	// sessionsEnded is Options.SessionsEnded.
+	sessionsEnded func()
 	// publicURL is where people reach the service, for links in emails.
 	publicURL string
 	now       func() time.Time
@@ -122,20 +128,24 @@ func New(opts Options) *Service {
 	if opts.Notify == nil {
 		opts.Notify = func() {}
 	}
+	if opts.SessionsEnded == nil {
+		opts.SessionsEnded = func() {}
+	}
 	if opts.MaxConcurrentHashes <= 0 {
 		opts.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
 	}
 	return &Service{
-		store:     opts.Store,
-		keys:      opts.Keys,
-		hasher:    opts.Hasher,
-		limits:    opts.Limits.withDefaults(),
-		sends:     opts.Sends.withDefaults(),
-		notify:    opts.Notify,
-		publicURL: strings.TrimRight(opts.PublicURL, "/"),
-		now:       opts.Now,
-		log:       opts.Logger,
-		hashes:    make(chan struct{}, opts.MaxConcurrentHashes),
+		store:         opts.Store,
+		keys:          opts.Keys,
+		hasher:        opts.Hasher,
+		limits:        opts.Limits.withDefaults(),
+		sends:         opts.Sends.withDefaults(),
+		notify:        opts.Notify,
+		sessionsEnded: opts.SessionsEnded,
+		publicURL:     strings.TrimRight(opts.PublicURL, "/"),
+		now:           opts.Now,
+		log:           opts.Logger,
+		hashes:        make(chan struct{}, opts.MaxConcurrentHashes),
 	}
 }
 
@@ -267,5 +277,6 @@ func (s *Service) Housekeep(ctx context.Context) {
 		s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)
 	} else if n > 0 {
 		s.log.DebugContext(ctx, "housekeeping: expired sessions removed", "count", n)
+		s.sessionsEnded()
 	}
 }

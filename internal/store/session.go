@@ -36,11 +36,11 @@ func (s *DB) newSession(ss *deadbolt.Session) deadbolt.Session {
 // prepared): the row goes in only if the user is in the account.
 func (s *DB) insertSession(ctx context.Context, q querier, n *deadbolt.Session) error {
 	res, err := s.exec(ctx, q, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
-			second_factor_at, password_at, device_id, ip, user_agent, created_at, last_seen_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+			second_factor_at, password_at, second_factor_method, device_id, ip, user_agent, created_at, last_seen_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
 		n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
-		micros(n.SecondFactorAt), micros(n.PasswordAt), n.DeviceID, n.IP, n.UserAgent, micros(n.CreatedAt), micros(n.LastSeenAt),
-		n.AccountID, n.UserID)
+		micros(n.SecondFactorAt), micros(n.PasswordAt), n.SecondFactorMethod, n.DeviceID, n.IP, n.UserAgent,
+		micros(n.CreatedAt), micros(n.LastSeenAt), n.AccountID, n.UserID)
 	if err != nil {
 		return s.dialect.formatError(err)
 	}
@@ -48,13 +48,13 @@ func (s *DB) insertSession(ctx context.Context, q querier, n *deadbolt.Session) 
 }
 
 const sessionColumns = `account_id, id, user_id, token_hash, idle_seconds, expires_at, second_factor_at, password_at,
-	device_id, ip, user_agent, created_at, last_seen_at`
+	second_factor_method, device_id, ip, user_agent, created_at, last_seen_at`
 
 func scanSession(row interface{ Scan(...any) error }) (*deadbolt.Session, error) {
 	var ss deadbolt.Session
 	var idle int64
 	if err := row.Scan(&ss.AccountID, &ss.ID, &ss.UserID, &ss.TokenHash, &idle, at(&ss.ExpiresAt), at(&ss.SecondFactorAt),
-		at(&ss.PasswordAt), &ss.DeviceID, &ss.IP, &ss.UserAgent, at(&ss.CreatedAt), at(&ss.LastSeenAt)); err != nil {
+		at(&ss.PasswordAt), &ss.SecondFactorMethod, &ss.DeviceID, &ss.IP, &ss.UserAgent, at(&ss.CreatedAt), at(&ss.LastSeenAt)); err != nil {
 		return nil, err
 	}
 	ss.IdleTimeout = time.Duration(idle) * time.Second
@@ -66,6 +66,12 @@ func scanSession(row interface{ Scan(...any) error }) (*deadbolt.Session, error)
 // session's account.
 func (s *DB) FindSessionByTokenHash(ctx context.Context, hash []byte) (*deadbolt.Session, error) {
 	ss, err := scanSession(s.queryRow(ctx, s.db, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, hash))
+	return ss, notFound(err, deadbolt.ENotFound, "Session")
+}
+
+// FindSession returns a session of the account by id, active or not.
+func (s *DB) FindSession(ctx context.Context, accountID, id string) (*deadbolt.Session, error) {
+	ss, err := scanSession(s.queryRow(ctx, s.db, `SELECT `+sessionColumns+` FROM sessions WHERE account_id = ? AND id = ?`, accountID, id))
 	return ss, notFound(err, deadbolt.ENotFound, "Session")
 }
 
@@ -88,11 +94,17 @@ func (s *DB) FindSessions(ctx context.Context, accountID, userID string) ([]*dea
 	return list, rows.Err()
 }
 
-// UpdateSessionAuth records a second factor or password proven on the
-// session; a zero time keeps the stored one.
-func (s *DB) UpdateSessionAuth(ctx context.Context, accountID, id string, secondFactorAt, passwordAt time.Time) error {
-	res, err := s.exec(ctx, s.db, `UPDATE sessions SET second_factor_at = COALESCE(?, second_factor_at), password_at = COALESCE(?, password_at)
-		WHERE account_id = ? AND id = ?`, micros(secondFactorAt), micros(passwordAt), accountID, id)
+// UpdateSessionAuth records a second factor (and its method) or password
+// proven on the session; a zero time keeps the stored one, and a zero
+// secondFactorAt the stored method.
+func (s *DB) UpdateSessionAuth(ctx context.Context, accountID, id string, secondFactorAt time.Time, method string, passwordAt time.Time) error {
+	var m any // NULL: keep the method
+	if !secondFactorAt.IsZero() {
+		m = method
+	}
+	res, err := s.exec(ctx, s.db, `UPDATE sessions SET second_factor_at = COALESCE(?, second_factor_at),
+		second_factor_method = COALESCE(?, second_factor_method), password_at = COALESCE(?, password_at)
+		WHERE account_id = ? AND id = ?`, micros(secondFactorAt), m, micros(passwordAt), accountID, id)
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,9 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				deviceToken  = "dbd_DEVICETOKEN0123456789ABC"
 				passcode     = "493817"
 				messageTo    = "+447911123456"
+				clientSecret = "dbcs_CLIENTSECRET0123456789AB"
+				refreshToken = "dbr_REFRESHTOKEN0123456789ABC"
+				signingKey   = "OIDC-PRIVATE-KEY-0123456789"
 			)
 			a := &deadbolt.Account{Slug: "acme", Name: "Acme", Policy: deadbolt.DefaultPolicy()}
 			owner := &deadbolt.User{Email: "o@acme.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, Phone: phone}
@@ -137,8 +140,21 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			if err := db.ReplaceRecoveryCodes(ctx, a.ID, owner.ID, [][]byte{keys.Hash(recovery)}, time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.CreateSession(ctx, &deadbolt.Session{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(sessionToken),
-				IdleTimeout: time.Hour, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			sess := &deadbolt.Session{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(sessionToken),
+				IdleTimeout: time.Hour, ExpiresAt: time.Now().Add(time.Hour)}
+			if err := db.CreateSession(ctx, sess); err != nil {
+				t.Fatal(err)
+			}
+			client := &deadbolt.OIDCClient{AccountID: a.ID, ID: "dbo_app", Name: "App", SecretHash: keys.Hash(clientSecret),
+				RedirectURIs: []string{"https://app.example/cb"}}
+			if err := db.CreateOIDCClient(ctx, client); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateOIDCToken(ctx, &deadbolt.OIDCToken{AccountID: a.ID, ID: "tok", ClientID: client.ID, UserID: owner.ID,
+				SessionID: sess.ID, RefreshHash: keys.Hash(refreshToken), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateOIDCKey(ctx, &deadbolt.OIDCKey{AccountID: a.ID, ID: "key", Alg: "ES256", Private: []byte(signingKey)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.CreateChallenge(ctx, &deadbolt.Challenge{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(challenge),
@@ -162,9 +178,13 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			secrets := []string{totpSecret, phone, factorPhone, recovery, sessionToken, challenge, deviceToken,
 				strings.TrimPrefix(phone, "+"), strings.TrimPrefix(sessionToken, "dbs_"),
 				strings.TrimPrefix(challenge, "dbc_"), strings.TrimPrefix(deviceToken, "dbd_"), passcode, messageTo,
-				strings.TrimPrefix(messageTo, "+")}
+				strings.TrimPrefix(messageTo, "+"), clientSecret, refreshToken, signingKey, strings.TrimPrefix(clientSecret, "dbcs_"),
+				strings.TrimPrefix(refreshToken, "dbr_")}
+			if keys, err := db.FindOIDCKeys(ctx, a.ID, time.Time{}); err != nil || len(keys) != 1 || string(keys[0].Private) != signingKey {
+				t.Fatalf("signing key did not round-trip: %+v, %v", keys, err)
+			}
 			for _, table := range []string{"accounts", "users", "factors", "recovery_codes", "sessions", "counters", "audit_events",
-				"challenges", "devices", "passcodes", "messages"} {
+				"challenges", "devices", "passcodes", "messages", "oidc_clients", "oidc_tokens", "oidc_logins", "oidc_keys"} {
 				dump := dumpTable(t, db.SQL(), table)
 				for _, s := range secrets {
 					if bytes.Contains(dump, []byte(s)) {
@@ -186,6 +206,16 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			}
 			if _, err := db.FindUserByID(ctx, a.ID, owner.ID); err == nil {
 				t.Errorf("a phone number sealed for a factor opened as the user's")
+			}
+			// Nor does a signing key moved to another key's row.
+			if err := db.CreateOIDCKey(ctx, &deadbolt.OIDCKey{AccountID: a.ID, ID: "key2", Alg: "ES256", Private: []byte("other")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SQL().ExecContext(ctx, rebind(db, `UPDATE oidc_keys SET private_key = (SELECT private_key FROM oidc_keys WHERE id = 'key') WHERE id = ?`), "key2"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.FindOIDCKeys(ctx, a.ID, time.Time{}); err == nil {
+				t.Errorf("a signing key sealed for another key's row opened")
 			}
 		})
 	}

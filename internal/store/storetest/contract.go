@@ -553,20 +553,20 @@ func testSessions(t *testing.T, s Store) {
 	if !got.LastSeenAt.Equal(base.Add(20 * time.Minute)) {
 		t.Errorf("LastSeenAt = %v, want %v", got.LastSeenAt, base.Add(20*time.Minute))
 	}
-	if err := s.UpdateSessionAuth(ctx, a.ID, s1.ID, time.Time{}, base.Add(5*time.Minute)); err != nil {
+	if err := s.UpdateSessionAuth(ctx, a.ID, s1.ID, time.Time{}, "", base.Add(5*time.Minute)); err != nil {
 		t.Fatalf("UpdateSessionAuth = %v", err)
 	}
 	if got, _ = s.FindSessionByTokenHash(ctx, []byte("hash-1")); !got.SecondFactorAt.Equal(base) || !got.PasswordAt.Equal(base.Add(5*time.Minute)) {
 		t.Errorf("after UpdateSessionAuth(password only): second factor %v password %v", got.SecondFactorAt, got.PasswordAt)
 	}
-	if err := s.UpdateSessionAuth(ctx, a.ID, s1.ID, base.Add(6*time.Minute), time.Time{}); err != nil {
+	if err := s.UpdateSessionAuth(ctx, a.ID, s1.ID, base.Add(6*time.Minute), "totp", time.Time{}); err != nil {
 		t.Fatalf("UpdateSessionAuth = %v", err)
 	}
 	if got, _ = s.FindSessionByTokenHash(ctx, []byte("hash-1")); !got.SecondFactorAt.Equal(base.Add(6*time.Minute)) || !got.PasswordAt.Equal(base.Add(5*time.Minute)) {
 		t.Errorf("after UpdateSessionAuth(second factor only): second factor %v password %v", got.SecondFactorAt, got.PasswordAt)
 	}
 	b, _ := mustAccount(t, s, "beta")
-	wantCode(t, "UpdateSessionAuth through another account", s.UpdateSessionAuth(ctx, b.ID, s1.ID, base, base), deadbolt.ENotFound)
+	wantCode(t, "UpdateSessionAuth through another account", s.UpdateSessionAuth(ctx, b.ID, s1.ID, base, "sms", base), deadbolt.ENotFound)
 	list, _ := s.FindSessions(ctx, a.ID, u.ID)
 	var ids []string
 	for _, x := range list {
