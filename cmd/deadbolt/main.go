@@ -47,6 +47,9 @@ Usage:
   deadbolt user create --account S --email E --name N --role owner|admin|agent|end_user [--sso] [--password-stdin]
   deadbolt user reset-2fa --account S --email E
   deadbolt report two-factor --account S [--format csv|json] [--all]
+  deadbolt oidc client create --account S --name N --redirect-uri U [--redirect-uri U...] [--public] [--scopes "openid email"]
+  deadbolt oidc client list|delete --account S [--id ID]
+  deadbolt oidc rotate-keys --account S [--alg RS256|ES256]
   deadbolt audit --account S [--type T] [--user EMAIL|ID] [--since TIME] [--limit N]
   deadbolt version
 
@@ -76,6 +79,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdResetTwoFactor(ctx, e, args[2:])
 	case cmd == "report two-factor":
 		err = cmdReport(ctx, e, args[2:])
+	case cmd == "oidc rotate-keys":
+		err = cmdOIDCRotateKeys(ctx, e, args[2:])
+	case cmd == "oidc client":
+		err = cmdOIDCClient(ctx, e, args[2:])
 	case args[0] == "audit":
 		err = cmdAudit(ctx, e, args[1:])
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":

@@ -13,6 +13,7 @@ import (
 	"github.com/deadbolt/deadbolt/internal/clientip"
 	"github.com/deadbolt/deadbolt/internal/delivery"
 	"github.com/deadbolt/deadbolt/internal/notify"
+	"github.com/deadbolt/deadbolt/internal/oidc"
 	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/deadbolt/deadbolt/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,8 +101,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	worker := delivery.New(delivery.Options{Store: a.db, Senders: senders, Logger: log, Registry: reg})
-	svc := signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick, PublicURL: cfg.PublicURL})
-	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, PublicURL: cfg.PublicURL, Logger: log, Registry: reg, TrustedProxies: trusted}
+	// The provider tells applications when sessions end; the sign-in
+	// service ends them: each is handed the other.
+	var svc *signin.Service
+	prov, err := oidc.New(oidc.Options{Store: a.db, Keys: a.keys, PublicURL: cfg.PublicURL, Logger: log,
+		SignOut: func(ctx context.Context, p *signin.Principal) error { return svc.SignOut(ctx, p) }})
+	if err != nil {
+		return err
+	}
+	svc = signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick, PublicURL: cfg.PublicURL,
+		SessionsEnded: prov.Kick})
+	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, PublicURL: cfg.PublicURL, Logger: log, Registry: reg,
+		TrustedProxies: trusted, OIDC: prov}
 	if outbox != nil {
 		wopts.Outbox = outbox
 	}
@@ -129,6 +140,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		defer close(workerDone)
 		worker.Run(ctx)
 	}()
+	go prov.Run(ctx)
 	go func() {
 		t := time.NewTicker(housekeepEvery)
 		defer t.Stop()

@@ -131,6 +131,9 @@ var notices = map[string]string{
 	"reset":       "Two-factor authentication is reset for this person, and they have been told.",
 	"emailed":     "The report is on its way to your email. The link works for 24 hours.",
 	"signedout":   "You have signed out.",
+	"app":         "Sign in to continue to the application.",
+	"appmfa":      "The application asks you to confirm it is you with your second factor.",
+	"appenrol":    "The application needs two-factor authentication: set it up to continue.",
 	"invited":     "Your password is set. Sign in with it now.",
 	"expired":     "That sign-in expired. Start again.",
 	"recovery":    "You signed in with a recovery code from your admin: set up two-factor authentication again now.",
@@ -207,6 +210,10 @@ func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.base(r, slug, acc.Name)
 	if r.Method == http.MethodGet {
+		// An application's login_hint, or a link's.
+		if e := r.URL.Query().Get("email"); len(e) <= 320 {
+			d["Email"] = e
+		}
 		s.render(w, r, 200, "signin", d)
 		return
 	}
@@ -517,6 +524,10 @@ func (s *Server) pageSetupSend(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageSecurity(w http.ResponseWriter, r *http.Request) {
 	p := s.signedIn(w, r)
 	if p == nil {
+		return
+	}
+	// Signed in, stepped up or enrolled for an application: back to it.
+	if s.continueOIDC(w, r, p.Account.Slug) {
 		return
 	}
 	ctx := r.Context()
@@ -902,6 +913,9 @@ func (s *Server) pageRoutes() {
 	pm.HandleFunc("GET "+a+"/signin/verify", s.pageVerify)
 	pm.HandleFunc("POST "+a+"/signin/verify", s.pageVerify)
 	pm.HandleFunc("POST "+a+"/signin/send", s.pageSend)
+	if s.oidc != nil {
+		pm.HandleFunc("GET "+a+"/signin/oidc", s.pageOIDC)
+	}
 	pm.HandleFunc("POST "+a+"/signout", s.pageSignOut)
 	pm.HandleFunc("GET "+a+"/invitation", s.pageInvitation)
 	pm.HandleFunc("POST "+a+"/invitation", s.pageInvitation)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deadbolt/deadbolt/internal/clientip"
+	"github.com/deadbolt/deadbolt/internal/oidc"
 	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,12 +43,15 @@ type Options struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // metrics are registered here and served at /metrics
+	// OIDC, when set, serves each account's OpenID Connect provider.
+	OIDC *oidc.Provider
 }
 
 // Server is the HTTP handler of Deadbolt.
 type Server struct {
 	db        Pinger
 	signin    *signin.Service
+	oidc      *oidc.Provider
 	outbox    DevOutbox
 	delivery  DeliveryStatus
 	publicURL string
@@ -72,7 +76,7 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{db: opts.DB, signin: opts.SignIn, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
+	s := &Server{db: opts.DB, signin: opts.SignIn, oidc: opts.OIDC, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
 		log: opts.Logger, mux: http.NewServeMux(), secure: strings.HasPrefix(opts.PublicURL, "https://"), trusted: opts.TrustedProxies}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",
@@ -94,6 +98,9 @@ func NewServer(opts Options) *Server {
 	}
 	if s.signin != nil {
 		s.pageRoutes()
+		if s.oidc != nil {
+			s.oidcRoutes()
+		}
 	}
 	s.handler = s.recoverer(s.instrument(s.transportSecurity(s.withClient(jsonErrors(s.mux)))))
 	return s
