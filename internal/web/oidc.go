@@ -291,3 +291,93 @@ func (s *Server) handleRotateOIDCKeys(w http.ResponseWriter, r *http.Request, p 
 	writeJSON(w, http.StatusOK, map[string]any{"key_id": k.ID, "alg": k.Alg, "created_at": k.CreatedAt.UTC().Format(time.RFC3339)})
 	return nil
 }
+
+// --- The admin center's applications page ---
+
+// applicationForm is the registration form as typed, shown again on error.
+type applicationForm struct {
+	Name, Redirects, PostLogout, Backchannel string
+	Scopes                                   []string
+	Public, Require2FA                       bool
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (s *Server) pageApplications(w http.ResponseWriter, r *http.Request) {
+	p := s.adminPage(w, r)
+	if p == nil {
+		return
+	}
+	ctx := r.Context()
+	slug := p.Account.Slug
+	d := s.withUser(s.base(r, slug, p.Account.Name), p)
+	d["Issuer"], d["AllScopes"] = s.oidc.Issuer(slug), deadbolt.OIDCScopes
+	form := applicationForm{Scopes: []string{"openid", "profile", "email"}}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			s.pageError(w, r, deadbolt.Invalid("", "The form could not be read."), slugPath(slug, "/admin/applications"))
+			return
+		}
+		f := r.PostForm
+		form = applicationForm{Name: f.Get("name"), Redirects: f.Get("redirect_uris"), PostLogout: f.Get("post_logout_redirect_uris"),
+			Backchannel: strings.TrimSpace(f.Get("backchannel_logout_uri")), Scopes: append([]string{"openid"}, f["scopes"]...),
+			Public: f.Get("public") == "1", Require2FA: f.Get("require_2fa") == "1"}
+		err := s.signin.AdminStepUp(ctx, p)
+		if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
+			redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
+			return
+		}
+		var c *deadbolt.OIDCClient
+		var secret string
+		if err == nil {
+			c, secret, err = s.oidc.RegisterClient(ctx, p.Account, p.User.ID, oidc.ClientInput{Name: form.Name,
+				RedirectURIs: lines(form.Redirects), PostLogoutRedirectURIs: lines(form.PostLogout), BackchannelLogoutURI: form.Backchannel,
+				Scopes: form.Scopes, Public: form.Public, Require2FA: form.Require2FA})
+		}
+		if err != nil {
+			d["Error"], status = errorText(err), Status(deadbolt.ErrorCode(err))
+		} else {
+			// The secret is shown on this answer only: no redirect that
+			// would need it in a URL or a cookie.
+			d["Created"], d["Secret"], d["Notice"] = c, secret, "The application "+c.Name+" is registered."
+			form = applicationForm{Scopes: []string{"openid", "profile", "email"}}
+		}
+	}
+	clients, err := s.oidc.Clients(ctx, p.Account)
+	if err != nil {
+		s.pageError(w, r, err, slugPath(slug, "/admin"))
+		return
+	}
+	d["Clients"], d["Form"] = clients, form
+	s.render(w, r, status, "applications", d)
+}
+
+func (s *Server) pageDeleteApplication(w http.ResponseWriter, r *http.Request) {
+	p := s.adminPage(w, r)
+	if p == nil {
+		return
+	}
+	slug := p.Account.Slug
+	err := s.signin.AdminStepUp(r.Context(), p)
+	if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
+		redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
+		return
+	}
+	if err == nil {
+		err = s.oidc.DeleteClient(r.Context(), p.Account, p.User.ID, r.PathValue("id"))
+	}
+	if err != nil {
+		s.pageError(w, r, err, slugPath(slug, "/admin/applications"))
+		return
+	}
+	http.Redirect(w, r, slugPath(slug, "/admin/applications"), http.StatusSeeOther)
+}

@@ -42,6 +42,7 @@ var funcs = template.FuncMap{
 	"join":    strings.Join,
 	"methods": signin.MethodsText,
 	"has":     func(list []deadbolt.FactorKind, k deadbolt.FactorKind) bool { return slices.Contains(list, k) },
+	"has2":    func(list []string, s string) bool { return slices.Contains(list, s) },
 }
 
 // pages are parsed once: each page is the layout plus its own file.
@@ -623,8 +624,10 @@ func (s *Server) pageConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d["Methods"], d["SendMethods"], d["Next"] = methods, send, "security"
-	if r.URL.Query().Get("next") == "setup" || r.PostFormValue("next") == "setup" {
-		d["Next"] = "setup"
+	for _, n := range []string{"setup", "admin"} {
+		if r.URL.Query().Get("next") == n || r.PostFormValue("next") == n {
+			d["Next"] = n
+		}
 	}
 	if r.Method == http.MethodGet {
 		s.render(w, r, 200, "confirm", d)
@@ -707,7 +710,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := s.withUser(s.base(r, p.Account.Slug, p.Account.Name), p)
-	d["Policy"], d["Roles"] = p.Account.Policy, deadbolt.Roles
+	d["Policy"], d["Roles"], d["OIDC"] = p.Account.Policy, deadbolt.Roles, s.oidc != nil
 	d["AllMethods"] = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail}
 	if r.Method == http.MethodGet {
 		s.render(w, r, 200, "admin", d)
@@ -915,6 +918,9 @@ func (s *Server) pageRoutes() {
 	pm.HandleFunc("POST "+a+"/signin/send", s.pageSend)
 	if s.oidc != nil {
 		pm.HandleFunc("GET "+a+"/signin/oidc", s.pageOIDC)
+		pm.HandleFunc("GET "+a+"/admin/applications", s.pageApplications)
+		pm.HandleFunc("POST "+a+"/admin/applications", s.pageApplications)
+		pm.HandleFunc("POST "+a+"/admin/applications/{id}/delete", s.pageDeleteApplication)
 	}
 	pm.HandleFunc("POST "+a+"/signout", s.pageSignOut)
 	pm.HandleFunc("GET "+a+"/invitation", s.pageInvitation)
