@@ -403,3 +403,94 @@ func TestOIDCApplicationsPage(t *testing.T) {
 		}
 	})
 }
+
+// TestOIDCSignInPaths: an application's sign-in goes through every path of
+// the pages and comes back to it.
+func TestOIDCSignInPaths(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		o := e.withOIDC()
+		c, sec := o.client(e.acc, oidc.ClientInput{})
+		rp := o.rpClient("acme", c, sec)
+		const pw = "a long passphrase of theirs"
+
+		t.Run("2-step verification of a new device", func(t *testing.T) {
+			e.user("new@acme.example", deadbolt.RoleAgent, pw)
+			b := o.browser()
+			u, verifier, state, nonce := rp.authorize(oauth2.SetAuthURLParam("login_hint", "new@acme.example"))
+			resp, body := b.visit(u, nil)
+			if !strings.Contains(body, `value="new@acme.example"`) {
+				t.Errorf("login_hint not in the sign-in form at %s", resp.Request.URL)
+			}
+			e.settle()
+			before := len(e.inbox.to("new@acme.example"))
+			resp, body = b.visit(o.url+"/accounts/acme/signin", url.Values{"email": {"new@acme.example"}, "password": {pw}})
+			if !strings.Contains(body, "Verify this device") {
+				t.Fatalf("at %s, want 2-step verification: %.200s", resp.Request.URL, body)
+			}
+			code := e.inbox.waitCode(t, "new@acme.example", before+1)
+			q := b.atApp(b.visit(o.url+"/accounts/acme/signin/verify", url.Values{"method": {"email"}, "code": {code}}))
+			_, _, cl := rp.exchange(t, q, verifier, state, nonce)
+			if cl.ACR != "pwd" || strings.Join(cl.AMR, " ") != "pwd" {
+				t.Errorf("2-step verification: acr %q amr %v, want pwd (a device check is no second factor)", cl.ACR, cl.AMR)
+			}
+		})
+
+		t.Run("forced enrolment", func(t *testing.T) {
+			e.setPolicy(func(p *deadbolt.Policy) { p.Require2FAEndUsers = true })
+			e.user("customer@acme.example", deadbolt.RoleEndUser, pw)
+			b := o.browser()
+			u, verifier, state, nonce := rp.authorize()
+			b.visit(u, nil)
+			resp, body := b.visit(o.url+"/accounts/acme/signin", url.Values{"email": {"customer@acme.example"}, "password": {pw}})
+			if !strings.HasSuffix(resp.Request.URL.Path, "/security/setup") {
+				t.Fatalf("at %s, want set-up: %.200s", resp.Request.URL, body)
+			}
+			_, body = b.visit(o.url+"/accounts/acme/security/setup", url.Values{"kind": {"totp"}})
+			secretB32 := between(body, `id="secret">`, "<")
+			factor := between(body, `name="factor" value="`, `"`)
+			if secretB32 == "" || factor == "" {
+				t.Fatalf("no secret or factor on the set-up page: %.300s", body)
+			}
+			o.clock.Advance(30 * time.Second)
+			code := oathtool(t, strings.ReplaceAll(secretB32, " ", ""), o.clock.Now())
+			_, body = b.visit(o.url+"/accounts/acme/security/setup/confirm", url.Values{"factor": {factor}, "code": {code}})
+			next := between(body, `<a class="button" href="`, `"`)
+			if !strings.Contains(body, "Save your recovery codes") || next == "" {
+				t.Fatalf("no recovery codes after set-up: %.300s", body)
+			}
+			q := b.atApp(b.visit(o.url+strings.ReplaceAll(next, "&amp;", "&"), nil))
+			_, _, cl := rp.exchange(t, q, verifier, state, nonce)
+			if cl.ACR != "mfa" || !hasAll(cl.AMR, "pwd", "otp", "mfa") {
+				t.Errorf("after enrolment: acr %q amr %v, want mfa", cl.ACR, cl.AMR)
+			}
+
+			t.Run("prompt=login", func(t *testing.T) {
+				u, _, _, _ := rp.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+				if resp, _ := b.visit(u, nil); !strings.HasSuffix(resp.Request.URL.Path, "/signin") {
+					t.Errorf("prompt=login with a session is at %s, want the sign-in page", resp.Request.URL)
+				}
+			})
+			t.Run("max_age", func(t *testing.T) {
+				u, _, _, _ := rp.authorize(oauth2.SetAuthURLParam("max_age", "3600"))
+				if resp, _ := b.visit(u, nil); resp.Header.Get("Location") == "" || !strings.HasPrefix(resp.Header.Get("Location"), o.rp.url) {
+					t.Errorf("max_age=3600 just after sign-in is at %s, want the application", resp.Request.URL)
+				}
+				o.clock.Advance(2 * time.Minute)
+				u, _, _, _ = rp.authorize(oauth2.SetAuthURLParam("max_age", "60"))
+				if resp, _ := b.visit(u, nil); !strings.HasSuffix(resp.Request.URL.Path, "/signin") {
+					t.Errorf("max_age=60 two minutes after sign-in is at %s, want the sign-in page", resp.Request.URL)
+				}
+			})
+		})
+	})
+}
+
+// between returns the text after start up to end, or "".
+func between(s, start, end string) string {
+	_, rest, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, end)
+	return strings.TrimSpace(v)
+}
