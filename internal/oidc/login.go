@@ -3,7 +3,9 @@ package oidc
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -38,6 +40,35 @@ func (p *Provider) Pending(ctx context.Context, acc *deadbolt.Account, id string
 		return nil, err
 	}
 	return &Pending{Account: acc, Request: r, Client: c}, nil
+}
+
+// FormActionSource is the CSP source expression of where the answer goes
+// (the redirect URI's origin, or its scheme for an app's own scheme), for
+// the pages of this sign-in: browsers hold the redirects that follow a
+// form post to the page's form-action, so a sign-in form whose answer
+// redirects to the application is blocked without it. Empty when the URI
+// has anything a CSP header could not carry.
+func (pd *Pending) FormActionSource() string {
+	u, err := url.Parse(pd.Request.RedirectURI)
+	if err != nil || u.Scheme == "" || !cspSafe(u.Scheme, "+.-") {
+		return ""
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return u.Scheme + ":"
+	}
+	if u.Host == "" || !cspSafe(u.Host, ".-:[]") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func cspSafe(s, extra string) bool {
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Step is what the browser must do next for a pending sign-in.

@@ -66,6 +66,28 @@ func (s *Server) continueOIDC(w http.ResponseWriter, r *http.Request, slug strin
 	return true
 }
 
+// oidcFormAction is the extra form-action source of a page shown in the
+// middle of an application's sign-in: the forms' answers end in a
+// redirect to the application, which browsers check against form-action.
+func (s *Server) oidcFormAction(r *http.Request) string {
+	if s.oidc == nil {
+		return ""
+	}
+	id, slug := s.cookie(r, "oidc"), r.PathValue("account")
+	if id == "" || slug == "" {
+		return ""
+	}
+	acc, err := s.signin.Account(r.Context(), slug)
+	if err != nil {
+		return ""
+	}
+	pd, err := s.oidc.Pending(r.Context(), acc, id)
+	if err != nil {
+		return ""
+	}
+	return pd.FormActionSource()
+}
+
 // pageOIDC is where an application's sign-in lands (the client's login
 // URL): it decides, from the browser's session and the request (prompt,
 // max_age, acr_values, the client's 2FA setting), whether to answer the

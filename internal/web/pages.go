@@ -72,7 +72,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	// Pages may hold codes and secrets: nothing is cached or leaked by the
 	// Referer, nothing runs but our own files, nobody frames us.
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	formAction := "'self'"
+	if src := s.oidcFormAction(r); src != "" {
+		formAction += " " + src
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
