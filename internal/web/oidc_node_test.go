@@ -137,7 +137,7 @@ type nodeAnswer struct {
 // call sends a command with Deadbolt's clock skew and reads the answer.
 func (n *nodeRP) call(op string, args map[string]any) nodeAnswer {
 	n.t.Helper()
-	cmd := map[string]any{"op": op, "skew": math.Round(n.o.clock.Now().Sub(time.Now()).Seconds())}
+	cmd := map[string]any{"op": op, "skew": math.Round(time.Until(n.o.clock.Now()).Seconds())}
 	for k, v := range args {
 		cmd[k] = v
 	}
