@@ -32,12 +32,15 @@ type Challenge struct {
 	TokenHash []byte
 	Purpose   ChallengePurpose
 	// Attempts counts wrong codes; the challenge dies at ChallengeMaxAttempts.
-	Attempts  int
-	DeviceID  string // the recognised device the sign-in came from, if any
-	IP        string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	UsedAt    time.Time // zero until the challenge completes
+	Attempts int
+	DeviceID string // the recognised device the sign-in came from, if any
+	// SSOProviderID is set when the challenge follows an SSO sign-in (the
+	// policy asks SSO users for Deadbolt's second factor too).
+	SSOProviderID string
+	IP            string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time // zero until the challenge completes
 }
 
 // Device is a browser or client that proved itself once. It is recognised

@@ -31,6 +31,15 @@ type Policy struct {
 	// NewDeviceNotices emails users when their account is signed in from a
 	// device Deadbolt did not recognise. On by default.
 	NewDeviceNotices bool `json:"new_device_notices"`
+	// Require2FASSOUsers asks users who sign in through an identity
+	// provider for Deadbolt's second factor too (by default they skip it:
+	// their provider is trusted to do its own), unless the provider is
+	// trusted for MFA and says it was done.
+	Require2FASSOUsers bool `json:"require_2fa_sso_users"`
+	// RequireSSOTeamMembers refuses password sign-in to admins and agents:
+	// they sign in through an identity provider. Owners keep their
+	// password and 2FA, to get in when the provider is down (break-glass).
+	RequireSSOTeamMembers bool `json:"require_sso_team_members"`
 
 	// When each requirement was switched on: the grace period of a user
 	// runs from the later of this and their creation. Kept by the service;

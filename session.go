@@ -20,11 +20,17 @@ type Session struct {
 	// SecondFactorMethod is how the last second factor was proven: a
 	// FactorKind, or "recovery_code"; empty when none was.
 	SecondFactorMethod string
-	DeviceID           string
-	IP                 string
-	UserAgent          string
-	CreatedAt          time.Time
-	LastSeenAt         time.Time
+	// SSOProviderID names the identity provider of an SSO sign-in, which
+	// vouched at FederatedAt; UpstreamMFA is true when it said a second
+	// factor was used and the provider is trusted for that.
+	SSOProviderID string
+	FederatedAt   time.Time
+	UpstreamMFA   bool
+	DeviceID      string
+	IP            string
+	UserAgent     string
+	CreatedAt     time.Time
+	LastSeenAt    time.Time
 }
 
 // Active reports whether the session is usable at now: neither past its

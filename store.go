@@ -354,6 +354,7 @@ type Store interface {
 	ReportStore
 	AuditLog
 	OIDCStore
+	SSOStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -535,6 +535,8 @@ func policyDiff(a, b deadbolt.Policy) map[string]string {
 	add("sms_blocked_countries", a.SMSBlockedCountries, b.SMSBlockedCountries)
 	add("password_api_access", a.PasswordAPIAccess, b.PasswordAPIAccess)
 	add("new_device_notices", a.NewDeviceNotices, b.NewDeviceNotices)
+	add("require_2fa_sso_users", a.Require2FASSOUsers, b.Require2FASSOUsers)
+	add("require_sso_team_members", a.RequireSSOTeamMembers, b.RequireSSOTeamMembers)
 	return d
 }
 

@@ -16,9 +16,10 @@ func (s *DB) CreateChallenge(ctx context.Context, c *deadbolt.Challenge) error {
 		n.CreatedAt = s.clock()
 	}
 	n.CreatedAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.ExpiresAt)
-	res, err := s.exec(ctx, s.db, `INSERT INTO challenges (account_id, id, user_id, token_hash, purpose, attempts, device_id, ip, created_at, expires_at)
-		SELECT ?, ?, ?, ?, ?, 0, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
-		n.AccountID, n.ID, n.UserID, n.TokenHash, string(n.Purpose), n.DeviceID, n.IP, micros(n.CreatedAt), micros(n.ExpiresAt),
+	res, err := s.exec(ctx, s.db, `INSERT INTO challenges (account_id, id, user_id, token_hash, purpose, attempts, device_id, sso_provider_id,
+			ip, created_at, expires_at)
+		SELECT ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+		n.AccountID, n.ID, n.UserID, n.TokenHash, string(n.Purpose), n.DeviceID, n.SSOProviderID, n.IP, micros(n.CreatedAt), micros(n.ExpiresAt),
 		n.AccountID, n.UserID)
 	if err != nil {
 		return s.dialect.formatError(err)
@@ -34,9 +35,10 @@ func (s *DB) CreateChallenge(ctx context.Context, c *deadbolt.Challenge) error {
 // FindChallengeByTokenHash finds a challenge by its token hash.
 func (s *DB) FindChallengeByTokenHash(ctx context.Context, hash []byte) (*deadbolt.Challenge, error) {
 	var c deadbolt.Challenge
-	err := s.queryRow(ctx, s.db, `SELECT account_id, id, user_id, token_hash, purpose, attempts, device_id, ip, created_at, expires_at, used_at
+	err := s.queryRow(ctx, s.db, `SELECT account_id, id, user_id, token_hash, purpose, attempts, device_id, sso_provider_id, ip, created_at,
+			expires_at, used_at
 		FROM challenges WHERE token_hash = ?`, hash).Scan(&c.AccountID, &c.ID, &c.UserID, &c.TokenHash, &c.Purpose, &c.Attempts,
-		&c.DeviceID, &c.IP, at(&c.CreatedAt), at(&c.ExpiresAt), at(&c.UsedAt))
+		&c.DeviceID, &c.SSOProviderID, &c.IP, at(&c.CreatedAt), at(&c.ExpiresAt), at(&c.UsedAt))
 	if err != nil {
 		return nil, notFound(err, deadbolt.ENotFound, "Challenge")
 	}

@@ -28,7 +28,7 @@ func (s *DB) newSession(ss *deadbolt.Session) deadbolt.Session {
 		n.LastSeenAt = n.CreatedAt
 	}
 	n.CreatedAt, n.LastSeenAt, n.ExpiresAt = normTime(n.CreatedAt), normTime(n.LastSeenAt), normTime(n.ExpiresAt)
-	n.SecondFactorAt, n.PasswordAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt)
+	n.SecondFactorAt, n.PasswordAt, n.FederatedAt = normTime(n.SecondFactorAt), normTime(n.PasswordAt), normTime(n.FederatedAt)
 	return n
 }
 
@@ -36,11 +36,12 @@ func (s *DB) newSession(ss *deadbolt.Session) deadbolt.Session {
 // prepared): the row goes in only if the user is in the account.
 func (s *DB) insertSession(ctx context.Context, q querier, n *deadbolt.Session) error {
 	res, err := s.exec(ctx, q, `INSERT INTO sessions (account_id, id, user_id, token_hash, idle_seconds, expires_at,
-			second_factor_at, password_at, second_factor_method, device_id, ip, user_agent, created_at, last_seen_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
+			second_factor_at, password_at, second_factor_method, sso_provider_id, federated_at, upstream_mfa, device_id, ip, user_agent,
+			created_at, last_seen_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE account_id = ? AND id = ?)`,
 		n.AccountID, n.ID, n.UserID, n.TokenHash, int64(n.IdleTimeout/time.Second), micros(n.ExpiresAt),
-		micros(n.SecondFactorAt), micros(n.PasswordAt), n.SecondFactorMethod, n.DeviceID, n.IP, n.UserAgent,
-		micros(n.CreatedAt), micros(n.LastSeenAt), n.AccountID, n.UserID)
+		micros(n.SecondFactorAt), micros(n.PasswordAt), n.SecondFactorMethod, n.SSOProviderID, micros(n.FederatedAt), n.UpstreamMFA,
+		n.DeviceID, n.IP, n.UserAgent, micros(n.CreatedAt), micros(n.LastSeenAt), n.AccountID, n.UserID)
 	if err != nil {
 		return s.dialect.formatError(err)
 	}
@@ -48,13 +49,13 @@ func (s *DB) insertSession(ctx context.Context, q querier, n *deadbolt.Session) 
 }
 
 const sessionColumns = `account_id, id, user_id, token_hash, idle_seconds, expires_at, second_factor_at, password_at,
-	second_factor_method, device_id, ip, user_agent, created_at, last_seen_at`
+	second_factor_method, sso_provider_id, federated_at, upstream_mfa, device_id, ip, user_agent, created_at, last_seen_at`
 
 func scanSession(row interface{ Scan(...any) error }) (*deadbolt.Session, error) {
 	var ss deadbolt.Session
 	var idle int64
 	if err := row.Scan(&ss.AccountID, &ss.ID, &ss.UserID, &ss.TokenHash, &idle, at(&ss.ExpiresAt), at(&ss.SecondFactorAt),
-		at(&ss.PasswordAt), &ss.SecondFactorMethod, &ss.DeviceID, &ss.IP, &ss.UserAgent, at(&ss.CreatedAt), at(&ss.LastSeenAt)); err != nil {
+		at(&ss.PasswordAt), &ss.SecondFactorMethod, &ss.SSOProviderID, at(&ss.FederatedAt), &ss.UpstreamMFA, &ss.DeviceID, &ss.IP, &ss.UserAgent, at(&ss.CreatedAt), at(&ss.LastSeenAt)); err != nil {
 		return nil, err
 	}
 	ss.IdleTimeout = time.Duration(idle) * time.Second

@@ -123,6 +123,9 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				clientSecret = "dbcs_CLIENTSECRET0123456789AB"
 				refreshToken = "dbr_REFRESHTOKEN0123456789ABC"
 				signingKey   = "OIDC-PRIVATE-KEY-0123456789"
+				ssoSecret    = "SSO-CLIENT-SECRET-0123456789"
+				spKey        = "SAML-SP-PRIVATE-KEY-0123456789"
+				pkceVerifier = "PKCE-VERIFIER-0123456789ABCDEF"
 			)
 			a := &deadbolt.Account{Slug: "acme", Name: "Acme", Policy: deadbolt.DefaultPolicy()}
 			owner := &deadbolt.User{Email: "o@acme.example", Name: "O", Role: deadbolt.RoleOwner, AuthSource: deadbolt.AuthPassword, Phone: phone}
@@ -157,6 +160,23 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			if err := db.CreateOIDCKey(ctx, &deadbolt.OIDCKey{AccountID: a.ID, ID: "key", Alg: "ES256", Private: []byte(signingKey)}); err != nil {
 				t.Fatal(err)
 			}
+			for _, p := range []*deadbolt.SSOProvider{
+				{AccountID: a.ID, ID: "oidc", Kind: deadbolt.SSOOIDC, Name: "Okta", DefaultRole: deadbolt.RoleAgent,
+					Issuer: "https://acme.okta.example", ClientID: "okta-client", ClientSecret: ssoSecret},
+				{AccountID: a.ID, ID: "saml", Kind: deadbolt.SSOSAML, Name: "Entra", DefaultRole: deadbolt.RoleAgent,
+					MetadataXML: "<EntityDescriptor/>", SPKeyPEM: spKey, SPCertPEM: "CERT"},
+			} {
+				if err := db.CreateSSOProvider(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.CreateSSOState(ctx, &deadbolt.SSOState{AccountID: a.ID, ID: "state", ProviderID: "oidc", Verifier: pkceVerifier,
+				BrowserHash: keys.Hash("browser"), ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := db.FindSSOProvider(ctx, a.ID, "saml"); err != nil || p.SPKeyPEM != spKey {
+				t.Fatalf("SP key did not round-trip: %+v, %v", p, err)
+			}
 			if err := db.CreateChallenge(ctx, &deadbolt.Challenge{AccountID: a.ID, UserID: owner.ID, TokenHash: keys.Hash(challenge),
 				Purpose: deadbolt.ChallengeSecondFactor, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
@@ -179,12 +199,12 @@ func TestNoPlaintextSecrets(t *testing.T) {
 				strings.TrimPrefix(phone, "+"), strings.TrimPrefix(sessionToken, "dbs_"),
 				strings.TrimPrefix(challenge, "dbc_"), strings.TrimPrefix(deviceToken, "dbd_"), passcode, messageTo,
 				strings.TrimPrefix(messageTo, "+"), clientSecret, refreshToken, signingKey, strings.TrimPrefix(clientSecret, "dbcs_"),
-				strings.TrimPrefix(refreshToken, "dbr_")}
+				strings.TrimPrefix(refreshToken, "dbr_"), ssoSecret, spKey, pkceVerifier}
 			if keys, err := db.FindOIDCKeys(ctx, a.ID, time.Time{}); err != nil || len(keys) != 1 || string(keys[0].Private) != signingKey {
 				t.Fatalf("signing key did not round-trip: %+v, %v", keys, err)
 			}
 			for _, table := range []string{"accounts", "users", "factors", "recovery_codes", "sessions", "counters", "audit_events",
-				"challenges", "devices", "passcodes", "messages", "oidc_clients", "oidc_tokens", "oidc_logins", "oidc_keys"} {
+				"challenges", "devices", "passcodes", "messages", "oidc_clients", "oidc_tokens", "oidc_logins", "oidc_keys", "sso_providers", "sso_states"} {
 				dump := dumpTable(t, db.SQL(), table)
 				for _, s := range secrets {
 					if bytes.Contains(dump, []byte(s)) {
