@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -106,9 +107,18 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if len(req.State) > 2048 || len(req.Nonce) > 2048 || len(req.LoginHint) > 320 || len(req.CodeChallenge) > 128 || len(req.ACRValues) > 10 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("a parameter is too long")
 	}
+	// Only the scopes the client is allowed: the library lets the
+	// standard ones through whatever the registration says, and userinfo
+	// and the token response follow the request's.
+	var scopes []string
+	for _, sc := range req.Scopes {
+		if (sc == oidc.ScopeOpenID || slices.Contains(c.Scopes, sc)) && !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
 	now := s.p.now()
 	r := &deadbolt.OIDCAuthRequest{AccountID: acc.ID, ID: newID(), ClientID: c.ID, RedirectURI: req.RedirectURI,
-		State: req.State, Nonce: req.Nonce, Scopes: req.Scopes, ResponseType: string(req.ResponseType),
+		State: req.State, Nonce: req.Nonce, Scopes: scopes, ResponseType: string(req.ResponseType),
 		ResponseMode: string(req.ResponseMode), CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
 		Prompt: req.Prompt, LoginHint: req.LoginHint, ACRValues: req.ACRValues, CreatedAt: now, ExpiresAt: now.Add(deadbolt.OIDCAuthRequestTTL)}
 	if req.MaxAge != nil {
@@ -304,6 +314,11 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	if !s.liveToken(ctx, acc, t, true) {
 		return nil, invalid
 	}
+	// An application refreshing its tokens is its user at work: the
+	// Deadbolt session they hang on is not idle.
+	if err := s.p.store.TouchSession(ctx, acc.ID, t.SessionID, s.p.now()); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, err
+	}
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
 }
 
@@ -337,7 +352,10 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 			return "", err
 		}
 	}
-	if req.RedirectURI != "" {
+	// The library's redirect is a registered post-logout URI (absolute),
+	// or, without one, just the state it appended to nothing: then
+	// Deadbolt's own signed-out page.
+	if u, err := url.Parse(req.RedirectURI); err == nil && u.IsAbs() {
 		return req.RedirectURI, nil
 	}
 	return s.p.Issuer(acc.Slug) + "/signin?m=signedout", nil
@@ -457,6 +475,11 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 		info.AppendClaims("sid", s.p.sid(r.r.SessionID))
 	case *refreshRequest:
 		info.AppendClaims("sid", s.p.sid(r.t.SessionID))
+		// The library takes acr from authorization requests only: a
+		// refreshed ID token says it as the first one did.
+		if r.t.ACR != "" {
+			info.AppendClaims("acr", r.t.ACR)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/oidc"
+	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/store/storetest"
 )
 
 // api is the env's request helpers pointed at the provider's server.
@@ -493,4 +495,82 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return strings.TrimSpace(v)
+}
+
+// TestOIDCScopesAndRefresh: a client gets only the scopes it was
+// registered for, at userinfo too; a refreshed ID token keeps its acr; and
+// refreshing keeps the Deadbolt session from going idle.
+func TestOIDCScopesAndRefresh(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		o := e.withOIDC()
+		const email, pw = "agent@acme.example", "correct horse battery staple"
+		secretB32, _ := e.withTOTP(email, pw)
+		c, sec := o.client(e.acc, oidc.ClientInput{Scopes: []string{"openid", "offline_access"}})
+		rp := o.rpClient("acme", c, sec) // asks for openid, profile, email, offline_access
+		b := o.browser()
+		u, verifier, state, nonce := rp.authorize()
+		b.visit(u, nil)
+		tok, _, cl := rp.exchange(t, b.atApp(b.signIn("acme", email, pw, secretB32, false)), verifier, state, nonce)
+		if cl.Email != "" || cl.Name != "" || cl.Role != "" {
+			t.Errorf("ID token of a client without email or profile = %+v, want no email, name or role", cl)
+		}
+		if sc, _ := tok.Extra("scope").(string); strings.Contains(sc, "email") || strings.Contains(sc, "profile") {
+			t.Errorf("token response scope = %q, want only what the client may have", sc)
+		}
+		info, err := rp.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Email != "" || info.Profile != "" {
+			t.Errorf("userinfo of a client without email = %+v, want only sub", info)
+		}
+
+		// The session is idle after an hour; refreshing every 40 minutes
+		// keeps it (and the tokens) alive, and says acr mfa every time.
+		for i := range 3 {
+			o.clock.Advance(40 * time.Minute)
+			next, err := rp.cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+			if err != nil {
+				t.Fatalf("refresh %d, %d minutes in: %v", i+1, 40*(i+1), err)
+			}
+			raw, _ := next.Extra("id_token").(string)
+			idt, err := rp.provider.Verifier(&gooidc.Config{ClientID: c.ID, SkipExpiryCheck: true}).Verify(context.Background(), raw)
+			if err != nil {
+				t.Fatalf("refreshed ID token: %v", err)
+			}
+			var rc idClaims
+			_ = idt.Claims(&rc)
+			if rc.ACR != "mfa" || !hasAll(rc.AMR, "otp", "mfa") {
+				t.Errorf("refreshed ID token: acr %q amr %v, want mfa as at sign-in", rc.ACR, rc.AMR)
+			}
+			tok = next
+		}
+		// Left alone past the idle timeout, it ends.
+		o.clock.Advance(61 * time.Minute)
+		if _, err := rp.cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err == nil {
+			t.Error("a refresh token outlived an idle session")
+		}
+	})
+}
+
+// TestOIDCLogoutWithoutURI: end_session with a state but no post-logout
+// URI ends at Deadbolt's signed-out page, not at a relative URL.
+func TestOIDCLogoutWithoutURI(t *testing.T) {
+	keys, _ := secret.Generate()
+	clk := newClock()
+	e := newEnvClock(t, storetest.OpenSQLiteAt(t, keys, clk.Now), keys, "", clk)
+	o := e.withOIDC()
+	const email, pw = "customer@acme.example", "a customer's long passphrase"
+	e.user(email, deadbolt.RoleEndUser, pw)
+	c, sec := o.client(e.acc, oidc.ClientInput{})
+	rp := o.rpClient("acme", c, sec)
+	b := o.browser()
+	u, verifier, state, nonce := rp.authorize()
+	b.visit(u, nil)
+	tok, _, _ := rp.exchange(t, b.atApp(b.signIn("acme", email, pw, "", false)), verifier, state, nonce)
+	raw, _ := tok.Extra("id_token").(string)
+	resp, body := b.visit(o.issuer("acme")+"/oidc/end_session?"+url.Values{"id_token_hint": {raw}, "state": {"abc"}}.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/accounts/acme/signin" {
+		t.Fatalf("end_session without a post-logout URI ended at %d %s: %.200s, want the sign-in page", resp.StatusCode, resp.Request.URL, body)
+	}
 }
