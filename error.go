@@ -27,7 +27,12 @@ const (
 	EPhoneCountryBlocked     = "phone_country_blocked"
 	EPasswordAPIAuthDisabled = "password_api_auth_disabled"
 	EConflict                = "conflict"
-	EInternal                = "internal"
+	// ESSORefused: the identity provider vouched, but Deadbolt will not
+	// sign the person in (unknown and no JIT, another domain, a password
+	// user). ESSORequired: a password sign-in of someone who must use SSO.
+	ESSORefused  = "sso_refused"
+	ESSORequired = "sso_required"
+	EInternal    = "internal"
 )
 
 // Error is the one error type of Deadbolt. Message is safe to show to the

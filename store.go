@@ -52,6 +52,9 @@ type UserUpdate struct {
 	Role         *Role
 	Phone        *string
 	PasswordHash *string
+	// AuthSource switches how the user signs in; to SSO, it also removes
+	// the password.
+	AuthSource *AuthSource
 }
 
 // UserFilter selects users of an account.

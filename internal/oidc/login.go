@@ -104,6 +104,9 @@ func (pd *Pending) PromptNone() bool { return slices.Contains(pd.Request.Prompt,
 // authTime is when the session's user last authenticated.
 func authTime(s *deadbolt.Session) time.Time {
 	t := s.PasswordAt
+	if s.FederatedAt.After(t) {
+		t = s.FederatedAt
+	}
 	if s.SecondFactorAt.After(t) {
 		t = s.SecondFactorAt
 	}
@@ -129,7 +132,7 @@ func (pd *Pending) Next(pr *signin.Principal, hasFactor bool, now time.Time) Ste
 	if m := pd.Request.MaxAge; m != nil && !fresh && now.Sub(at) > time.Duration(*m)*time.Second {
 		return StepSignIn
 	}
-	if pd.WantsMFA() && pr.Session.SecondFactorAt.IsZero() {
+	if pd.WantsMFA() && pr.Session.SecondFactorAt.IsZero() && !pr.Session.UpstreamMFA {
 		if hasFactor {
 			return StepSecondFactor
 		}
@@ -139,12 +142,20 @@ func (pd *Pending) Next(pr *signin.Principal, hasFactor bool, now time.Time) Ste
 }
 
 // amrOf says how the session was authenticated, in RFC 8176 values, and
-// the acr that follows: "mfa" with a second factor, else "pwd".
+// the acr that follows: "mfa" with a second factor, else "pwd". A session
+// of an SSO sign-in says "fed", and "mfa" too when the identity provider
+// is trusted for MFA and said it did it.
 func amrOf(s *deadbolt.Session) (amr []string, acr string) {
 	if !s.PasswordAt.IsZero() {
 		amr = append(amr, "pwd")
 	}
+	if s.SSOProviderID != "" {
+		amr = append(amr, "fed")
+	}
 	if s.SecondFactorAt.IsZero() {
+		if s.UpstreamMFA {
+			return append(amr, "mfa"), ACRMFA
+		}
 		return amr, ACRPwdOnly
 	}
 	switch s.SecondFactorMethod {
@@ -157,7 +168,7 @@ func amrOf(s *deadbolt.Session) (amr []string, acr string) {
 		// code are all one-time passwords.
 		amr = append(amr, "otp")
 	}
-	if !s.PasswordAt.IsZero() {
+	if !s.PasswordAt.IsZero() || s.SSOProviderID != "" {
 		amr = append(amr, "mfa")
 	}
 	return amr, ACRMFA

@@ -341,7 +341,7 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		} else if err != nil {
 			return nil, err
 		}
-		proof := sessionProof{password: p.Challenge.CreatedAt, secondFactor: now, method: string(f.Kind), deviceID: p.Challenge.DeviceID}
+		proof := afterChallenge(p.Challenge, now, string(f.Kind))
 		var deviceToken string
 		if proof.deviceID == "" && c.KeepsDevice {
 			d, token, err := s.recognise(ctx, p.Account, p.User, c, now)

@@ -137,6 +137,13 @@ func (s *Service) SignIn(ctx context.Context, slug, email, pw string, c Client) 
 		return nil, errInvalidCredentials
 	}
 	att.succeeded(ctx)
+	if SSORequiredFor(acc, u) {
+		// Told only after the right password: no one learns from this who
+		// is a team member.
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"email": emailN, "cause": "sso_required", "step": "password"}})
+		return nil, s.ssoRequired(ctx, acc, emailN)
+	}
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		// The parameters were raised: store a new hash while the password is
 		// at hand. Failing to is no reason to refuse the sign-in.
@@ -229,26 +236,7 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 				IP: c.IP, Details: map[string]string{"method": "remembered_device", "device_id": device.ID}})
 			return res, nil
 		}
-		methods, def := methodsOf(usable)
-		res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeSecondFactor, device, c, now)
-		if err != nil {
-			return nil, err
-		}
-		res.Status, res.Methods, res.DefaultMethod = StatusSecondFactor, methods, def
-		if k := deadbolt.FactorKind(def); k == deadbolt.FactorSMS || k == deadbolt.FactorEmail {
-			// The default method's code goes at once. If the send limits
-			// refuse it, the challenge still stands: the user can pick
-			// another method, or ask again later.
-			f := factorOf(usable, k)
-			snt, err := s.sendCode(ctx, sendRequest{acc: acc, user: u, challengeID: res.Challenge.ID, channel: channelOf(k),
-				to: destination(u, f), ttl: deadbolt.PasscodeTTL, purpose: purposeSignIn}, now)
-			if err == nil {
-				res.SentTo = snt.To
-			} else if !deadbolt.IsCode(err, deadbolt.ERateLimited) {
-				return nil, err
-			}
-		}
-		return res, nil
+		return s.secondFactorChallenge(ctx, acc, u, device, usable, "", c, now)
 	case acc.Policy.Requires2FA(u.Role):
 		if due := acc.Policy.GraceDeadline(u.Role, u.CreatedAt); now.Before(due) {
 			// In the grace period: in, with a reminder of the deadline, but
@@ -281,7 +269,7 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 		if needsDeviceVerification(u, device) {
 			return s.startDeviceVerification(ctx, acc, u, c, now)
 		}
-		return s.startEnrollment(ctx, acc, u, device, c, now)
+		return s.startEnrollment(ctx, acc, u, device, "", c, now)
 	}
 	if needsDeviceVerification(u, device) {
 		return s.startDeviceVerification(ctx, acc, u, c, now)
@@ -303,6 +291,33 @@ func (s *Service) afterPassword(ctx context.Context, acc *deadbolt.Account, u *d
 	return res, nil
 }
 
+// secondFactorChallenge asks for one of the usable factors, and sends the
+// default method's code at once. ssoProviderID names the identity
+// provider when the sign-in came from one.
+func (s *Service) secondFactorChallenge(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, device *deadbolt.Device,
+	usable []*deadbolt.Factor, ssoProviderID string, c Client, now time.Time) (*Result, error) {
+	methods, def := methodsOf(usable)
+	res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeSecondFactor, device, ssoProviderID, c, now)
+	if err != nil {
+		return nil, err
+	}
+	res.Status, res.Methods, res.DefaultMethod = StatusSecondFactor, methods, def
+	if k := deadbolt.FactorKind(def); k == deadbolt.FactorSMS || k == deadbolt.FactorEmail {
+		// The default method's code goes at once. If the send limits
+		// refuse it, the challenge still stands: the user can pick
+		// another method, or ask again later.
+		f := factorOf(usable, k)
+		snt, err := s.sendCode(ctx, sendRequest{acc: acc, user: u, challengeID: res.Challenge.ID, channel: channelOf(k),
+			to: destination(u, f), ttl: deadbolt.PasscodeTTL, purpose: purposeSignIn}, now)
+		if err == nil {
+			res.SentTo = snt.To
+		} else if !deadbolt.IsCode(err, deadbolt.ERateLimited) {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 // mustEnroll reports whether the user must set up a factor before they get
 // a session: 2FA is required of them, they have none they can use, and
 // their grace period (if any) is over.
@@ -312,8 +327,9 @@ func mustEnroll(acc *deadbolt.Account, u *deadbolt.User, factors []*deadbolt.Fac
 }
 
 // startEnrollment holds the sign-in until the user sets up a first factor.
-func (s *Service) startEnrollment(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, device *deadbolt.Device, c Client, now time.Time) (*Result, error) {
-	res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeEnrollment, device, c, now)
+func (s *Service) startEnrollment(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, device *deadbolt.Device, ssoProviderID string,
+	c Client, now time.Time) (*Result, error) {
+	res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeEnrollment, device, ssoProviderID, c, now)
 	if err != nil {
 		return nil, err
 	}
@@ -360,12 +376,13 @@ func (s *Service) seeDevice(ctx context.Context, d *deadbolt.Device, c Client, n
 	}
 }
 
-// challenge starts the second step.
+// challenge starts the second step; ssoProviderID names the identity
+// provider the first step came from, if any.
 func (s *Service) challenge(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, purpose deadbolt.ChallengePurpose,
-	device *deadbolt.Device, c Client, now time.Time) (*Result, error) {
+	device *deadbolt.Device, ssoProviderID string, c Client, now time.Time) (*Result, error) {
 	token := secret.NewToken(PrefixChallenge)
 	ch := &deadbolt.Challenge{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token), Purpose: purpose, IP: c.IP,
-		CreatedAt: now, ExpiresAt: now.Add(deadbolt.ChallengeTTL)}
+		SSOProviderID: ssoProviderID, CreatedAt: now, ExpiresAt: now.Add(deadbolt.ChallengeTTL)}
 	if device != nil {
 		ch.DeviceID = device.ID
 	}
@@ -381,6 +398,24 @@ type sessionProof struct {
 	// method is how the second factor was proven (Session.SecondFactorMethod).
 	method   string
 	deviceID string
+	// sso names the identity provider that vouched at federated (instead
+	// of a password); upstreamMFA, whether its MFA is trusted and done.
+	sso         string
+	federated   time.Time
+	upstreamMFA bool
+}
+
+// afterChallenge is the proof of a sign-in that went through the
+// challenge and then a second factor (method) at now: the first step was
+// a password, or an identity provider, when the challenge was made.
+func afterChallenge(ch *deadbolt.Challenge, now time.Time, method string) sessionProof {
+	p := sessionProof{secondFactor: now, method: method, deviceID: ch.DeviceID}
+	if ch.SSOProviderID != "" {
+		p.sso, p.federated = ch.SSOProviderID, ch.CreatedAt
+	} else {
+		p.password = ch.CreatedAt
+	}
+	return p
 }
 
 // newSession prepares a session under the account's policy; the caller
@@ -390,6 +425,7 @@ func (s *Service) newSession(acc *deadbolt.Account, u *deadbolt.User, c Client, 
 	return token, &deadbolt.Session{AccountID: acc.ID, UserID: u.ID, TokenHash: s.keys.Hash(token),
 		IdleTimeout: acc.Policy.SessionIdle(), ExpiresAt: now.Add(acc.Policy.SessionMax()),
 		PasswordAt: p.password, SecondFactorAt: p.secondFactor, SecondFactorMethod: p.method, DeviceID: p.deviceID,
+		SSOProviderID: p.sso, FederatedAt: p.federated, UpstreamMFA: p.upstreamMFA,
 		IP: c.IP, UserAgent: truncate(c.UserAgent, 256), CreatedAt: now, LastSeenAt: now}
 }
 

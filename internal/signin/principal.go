@@ -101,6 +101,10 @@ func (s *Service) requireStepUp(ctx context.Context, p *Principal) error {
 	}
 	proven := p.Session.PasswordAt
 	what := "your password"
+	if p.Session.SSOProviderID != "" {
+		// Signed in by an identity provider: a fresh sign-in there.
+		proven, what = p.Session.FederatedAt, "who you are by signing in with SSO"
+	}
 	if hasActive(factors) {
 		proven, what = p.Session.SecondFactorAt, "a second factor"
 	}

@@ -19,7 +19,7 @@ func needsDeviceVerification(u *deadbolt.User, device *deadbolt.Device) bool {
 
 // startDeviceVerification emails a code for the new device.
 func (s *Service) startDeviceVerification(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, c Client, now time.Time) (*Result, error) {
-	res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeDeviceVerification, nil, c, now)
+	res, err := s.challenge(ctx, acc, u, deadbolt.ChallengeDeviceVerification, nil, "", c, now)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *Service) verifyDevice(ctx context.Context, acc *deadbolt.Account, u *de
 	if mustEnroll(acc, u, factors, now) {
 		// The device is verified; now the first factor the account requires,
 		// before any session.
-		out, err := s.startEnrollment(ctx, acc, u, d, c, now)
+		out, err := s.startEnrollment(ctx, acc, u, d, "", c, now)
 		if err != nil {
 			return nil, err
 		}

@@ -296,7 +296,7 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 	// failures and auditing the sign-in are one transaction. Of racing
 	// right answers, one consumes the challenge; the others find it gone
 	// (a TOTP step or recovery code they used stays used).
-	token, sess := s.newSession(acc, u, c, now, sessionProof{password: ch.CreatedAt, secondFactor: now, method: p.method, deviceID: ch.DeviceID})
+	token, sess := s.newSession(acc, u, c, now, afterChallenge(ch, now, p.method))
 	ev := &deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
 		UserAgent: truncate(c.UserAgent, 256), Time: now, Details: details}
 	comp := &deadbolt.Completion{AccountID: acc.ID, ChallengeID: ch.ID, MaxAttempts: reservedAttempts, Now: now,

@@ -153,6 +153,12 @@ func (s *DB) UpdateUser(ctx context.Context, accountID, id string, upd deadbolt.
 			u.PasswordHash = *upd.PasswordHash
 			u.PasswordChangedAt = now
 		}
+		if upd.AuthSource != nil {
+			u.AuthSource = *upd.AuthSource
+			if u.AuthSource == deadbolt.AuthSSO {
+				u.PasswordHash, u.PasswordChangedAt = "", now
+			}
+		}
 		if err := u.Validate(); err != nil {
 			return err
 		}
@@ -161,9 +167,9 @@ func (s *DB) UpdateUser(ctx context.Context, accountID, id string, upd deadbolt.
 			return err
 		}
 		u.UpdatedAt = now
-		_, err = s.exec(ctx, tx, `UPDATE users SET name = ?, role = ?, phone = ?, password_hash = ?, password_changed_at = ?, updated_at = ?
-			WHERE account_id = ? AND id = ?`,
-			u.Name, string(u.Role), phone, u.PasswordHash, micros(u.PasswordChangedAt), micros(now), accountID, id)
+		_, err = s.exec(ctx, tx, `UPDATE users SET name = ?, role = ?, phone = ?, password_hash = ?, password_changed_at = ?, auth_source = ?,
+			updated_at = ? WHERE account_id = ? AND id = ?`,
+			u.Name, string(u.Role), phone, u.PasswordHash, micros(u.PasswordChangedAt), string(u.AuthSource), micros(now), accountID, id)
 		return err
 	})
 	if err != nil {

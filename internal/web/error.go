@@ -29,6 +29,8 @@ var statuses = map[string]int{
 	deadbolt.EInvalidPhone:            http.StatusBadRequest,
 	deadbolt.EPhoneCountryBlocked:     http.StatusForbidden,
 	deadbolt.EPasswordAPIAuthDisabled: http.StatusUnauthorized,
+	deadbolt.ESSORefused:              http.StatusForbidden,
+	deadbolt.ESSORequired:             http.StatusForbidden,
 	deadbolt.EConflict:                http.StatusConflict,
 	deadbolt.EInternal:                http.StatusInternalServerError,
 }

@@ -24,6 +24,7 @@ func TestStatusCoversEveryCode(t *testing.T) {
 		"challenge_expired": 410, "rate_limited": 429, "unauthorized": 401, "forbidden": 403,
 		"reauthentication_required": 403, "method_not_allowed": 403, "invalid_phone": 400,
 		"phone_country_blocked": 403, "password_api_auth_disabled": 401, "conflict": 409, "internal": 500,
+		"sso_refused": 403, "sso_required": 403,
 	}
 	for code, want := range codes {
 		if got := Status(code); got != want {
