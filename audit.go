@@ -70,6 +70,10 @@ const (
 	AuditOIDCLogoutSent    = "oidc.logout_sent"
 	AuditOIDCLogoutFailed  = "oidc.logout_failed"
 	AuditOIDCKeysRotated   = "oidc.keys_rotated"
+
+	AuditSSOProviderCreated = "sso.provider_created"
+	AuditSSOProviderUpdated = "sso.provider_updated"
+	AuditSSOProviderDeleted = "sso.provider_deleted"
 )
 
 // AuditFilter selects audit events. Zero fields select everything.

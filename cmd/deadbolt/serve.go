@@ -15,6 +15,7 @@ import (
 	"github.com/deadbolt/deadbolt/internal/notify"
 	"github.com/deadbolt/deadbolt/internal/oidc"
 	"github.com/deadbolt/deadbolt/internal/signin"
+	"github.com/deadbolt/deadbolt/internal/sso"
 	"github.com/deadbolt/deadbolt/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -112,7 +113,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	svc = signin.New(signin.Options{Store: a.db, Keys: a.keys, Hasher: a.hasher, Logger: log, Notify: worker.Kick, PublicURL: cfg.PublicURL,
 		SessionsEnded: prov.Kick})
 	wopts := web.Options{DB: a.db, SignIn: svc, Delivery: worker, PublicURL: cfg.PublicURL, Logger: log, Registry: reg,
-		TrustedProxies: trusted, OIDC: prov}
+		TrustedProxies: trusted, OIDC: prov,
+		SSO: sso.New(sso.Options{Store: a.db, Keys: a.keys, PublicURL: cfg.PublicURL, Logger: log})}
 	if outbox != nil {
 		wopts.Outbox = outbox
 	}
@@ -150,6 +152,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 				return
 			case <-t.C:
 				svc.Housekeep(ctx)
+				wopts.SSO.Housekeep(ctx)
 			}
 		}
 	}()

@@ -23,6 +23,7 @@ import (
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/oidc"
 	"github.com/deadbolt/deadbolt/internal/signin"
+	"github.com/deadbolt/deadbolt/internal/sso"
 	"github.com/deadbolt/deadbolt/internal/web"
 )
 
@@ -39,6 +40,7 @@ type oidcEnv struct {
 	prov *oidc.Provider
 	svc  *signin.Service
 	rp   *relyingParty
+	sso  *sso.Service
 }
 
 // relyingParty is the application's side: its redirect URI, its
@@ -77,7 +79,8 @@ func (e *env) withOIDC() *oidcEnv {
 	}
 	svc = signin.New(signin.Options{Store: e.db, Keys: e.keys, Hasher: e.hasher, Now: e.clock.Now, Logger: quiet,
 		Notify: e.worker.Kick, SessionsEnded: prov.Kick})
-	handler = web.NewServer(web.Options{DB: e.db, SignIn: svc, Now: e.clock.Now, Logger: quiet, PublicURL: srv.URL, OIDC: prov})
+	ssoSvc := sso.New(sso.Options{Store: e.db, Keys: e.keys, PublicURL: srv.URL, Now: e.clock.Now, Logger: quiet})
+	handler = web.NewServer(web.Options{DB: e.db, SignIn: svc, Now: e.clock.Now, Logger: quiet, PublicURL: srv.URL, OIDC: prov, SSO: ssoSvc})
 	runWorker(t, prov.Run)
 
 	rp := &relyingParty{got: make(chan struct{}, 16)}
@@ -93,7 +96,7 @@ func (e *env) withOIDC() *oidcEnv {
 	}))
 	t.Cleanup(rps.Close)
 	rp.url = rps.URL
-	return &oidcEnv{env: e, url: srv.URL, prov: prov, svc: svc, rp: rp}
+	return &oidcEnv{env: e, url: srv.URL, prov: prov, svc: svc, rp: rp, sso: ssoSvc}
 }
 
 func (o *oidcEnv) issuer(slug string) string { return o.url + "/accounts/" + slug }

@@ -214,6 +214,7 @@ func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := s.base(r, slug, acc.Name)
+	d["SSO"], d["SSODiscovery"] = s.ssoButtons(r, acc)
 	if r.Method == http.MethodGet {
 		// An application's login_hint, or a link's.
 		if e := r.URL.Query().Get("email"); len(e) <= 320 {
@@ -226,6 +227,16 @@ func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
 	res, err := s.signin.SignIn(r.Context(), slug, email, r.PostFormValue("password"), s.pageClient(r))
 	if err != nil {
 		d["Error"], d["Email"] = errorText(err), email
+		// People of a domain with an identity provider are told of it,
+		// whoever they are: the same words for every failure.
+		if s.sso != nil && deadbolt.IsCode(err, deadbolt.EInvalidCredentials) {
+			if e, nerr := deadbolt.NormalizeEmail(email); nerr == nil {
+				if p, _ := s.sso.ForEmail(r.Context(), acc, e); p != nil {
+					d["Error"] = errorText(err) + " People at " + e[strings.LastIndexByte(e, '@')+1:] + " sign in with " + p.Name + "."
+					d["SSOFor"] = map[string]string{"ID": p.ID, "Name": p.Name, "Email": e}
+				}
+			}
+		}
 		s.render(w, r, Status(deadbolt.ErrorCode(err)), "signin", d)
 		return
 	}
@@ -925,6 +936,9 @@ func (s *Server) pageRoutes() {
 		pm.HandleFunc("GET "+a+"/admin/applications", s.pageApplications)
 		pm.HandleFunc("POST "+a+"/admin/applications", s.pageApplications)
 		pm.HandleFunc("POST "+a+"/admin/applications/{id}/delete", s.pageDeleteApplication)
+	}
+	if s.sso != nil {
+		s.ssoRoutes(pm)
 	}
 	pm.HandleFunc("POST "+a+"/signout", s.pageSignOut)
 	pm.HandleFunc("GET "+a+"/invitation", s.pageInvitation)

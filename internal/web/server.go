@@ -17,6 +17,7 @@ import (
 	"github.com/deadbolt/deadbolt/internal/clientip"
 	"github.com/deadbolt/deadbolt/internal/oidc"
 	"github.com/deadbolt/deadbolt/internal/signin"
+	"github.com/deadbolt/deadbolt/internal/sso"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	Registry *prometheus.Registry // metrics are registered here and served at /metrics
 	// OIDC, when set, serves each account's OpenID Connect provider.
 	OIDC *oidc.Provider
+	// SSO, when set, signs people in through their account's identity
+	// providers.
+	SSO *sso.Service
 }
 
 // Server is the HTTP handler of Deadbolt.
@@ -52,6 +56,7 @@ type Server struct {
 	db        Pinger
 	signin    *signin.Service
 	oidc      *oidc.Provider
+	sso       *sso.Service
 	outbox    DevOutbox
 	delivery  DeliveryStatus
 	publicURL string
@@ -76,7 +81,7 @@ func NewServer(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{db: opts.DB, signin: opts.SignIn, oidc: opts.OIDC, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
+	s := &Server{db: opts.DB, signin: opts.SignIn, oidc: opts.OIDC, sso: opts.SSO, outbox: opts.Outbox, delivery: opts.Delivery, publicURL: opts.PublicURL, now: opts.Now,
 		log: opts.Logger, mux: http.NewServeMux(), secure: strings.HasPrefix(opts.PublicURL, "https://"), trusted: opts.TrustedProxies}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deadbolt_http_requests_total", Help: "HTTP requests by route and status.",

@@ -1,0 +1,351 @@
+package web_test
+
+import (
+	"context"
+	"encoding/base32"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"golang.org/x/text/language"
+
+	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/oidc"
+	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/sso"
+	"github.com/deadbolt/deadbolt/internal/store"
+	"github.com/deadbolt/deadbolt/internal/store/storetest"
+)
+
+// SSO through an OpenID Connect identity provider that was not written
+// here: zitadel/oidc's example server (its op package, storage and login
+// page), started on loopback, with people of its own.
+
+// idpUsers is the example server's user store: people by id and username.
+type idpUsers map[string]*storage.User
+
+func (u idpUsers) GetUserByID(id string) *storage.User { return u[id] }
+func (u idpUsers) GetUserByUsername(name string) *storage.User {
+	for _, x := range u {
+		if x.Username == name {
+			return x
+		}
+	}
+	return nil
+}
+func (u idpUsers) ExampleClientID() string { return "" }
+
+type upstreamIdP struct {
+	url string
+}
+
+const idpPassword = "verysecure"
+
+// newUpstreamIdP starts the example server with people of these emails
+// (their username is their email; their password idpPassword).
+func newUpstreamIdP(t *testing.T, emails ...string) *upstreamIdP {
+	t.Helper()
+	users := idpUsers{}
+	for i, e := range emails {
+		users["u"+string(rune('a'+i))] = &storage.User{ID: "u" + string(rune('a'+i)), Username: e, Password: idpPassword,
+			FirstName: "Person", LastName: string(rune('A' + i)), Email: e, EmailVerified: true, PreferredLanguage: language.English}
+	}
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	h = exampleop.SetupServer(srv.URL, storage.NewStorage(users), nil, false)
+	return &upstreamIdP{url: srv.URL}
+}
+
+// register tells the IdP of Deadbolt's client for the provider p.
+func (idp *upstreamIdP) register(clientID, secret, redirectURI string) {
+	storage.RegisterClients(storage.WebClient(clientID, secret, redirectURI))
+}
+
+// ssoEnv is a Deadbolt on a clock near the real one (the IdP's tokens
+// carry real times), with an OpenID Connect provider configured.
+func ssoEnv(t *testing.T, db dbOpener) (*oidcEnv, *upstreamIdP, *deadbolt.SSOProvider) {
+	keys, _ := secret.Generate()
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	e := newEnvClock(t, db.OpenAt(t, keys, clk.Now), keys, "", clk)
+	o := e.withOIDC()
+	idp := newUpstreamIdP(t, "jit@acme.example", "sso@acme.example", "agent@acme.example", "owner@acme.example",
+		"stranger@elsewhere.example", "mfa@acme.example")
+	clientID := "deadbolt-" + strings.ToLower(randomString())
+	p, err := o.sso.Create(context.Background(), e.acc, e.owner.ID, sso.Input{Kind: deadbolt.SSOOIDC, Name: "Acme Login",
+		Domains: []string{"acme.example"}, JIT: true, DefaultRole: deadbolt.RoleAgent, Issuer: idp.url, ClientID: clientID,
+		ClientSecret: "the client secret"})
+	if err != nil {
+		t.Fatalf("create the provider: %v", err)
+	}
+	idp.register(clientID, "the client secret", o.sso.CallbackURL(e.acc, p))
+	return o, idp, p
+}
+
+// ssoSignIn goes from Deadbolt's "Sign in with" link through the IdP's
+// login page as the person, and returns where the browser ended.
+func (b *oBrowser) ssoSignIn(idp *upstreamIdP, start, username string) (*http.Response, string) {
+	b.t.Helper()
+	resp, body := b.visit(start, nil)
+	if !strings.HasPrefix(resp.Request.URL.String(), idp.url+"/login/username") {
+		b.t.Fatalf("%s led to %s (%d), want the IdP's login page: %.300s", start, resp.Request.URL, resp.StatusCode, body)
+	}
+	id := resp.Request.URL.Query().Get("authRequestID")
+	return b.visit(idp.url+"/login/username", url.Values{"username": {username}, "password": {idpPassword}, "id": {id}})
+}
+
+// dbOpener is one of storetest.Databases.
+type dbOpener = struct {
+	Name   string
+	Open   func(testing.TB, store.Sealer) *store.DB
+	OpenAt func(testing.TB, store.Sealer, func() time.Time) *store.DB
+}
+
+// eachDBNow runs fn on each database in turn, not in parallel: the example
+// IdP keeps its clients in a package-level map, unguarded.
+func eachDBNow(t *testing.T, fn func(t *testing.T, db dbOpener)) {
+	for _, db := range storetest.Databases {
+		t.Run(db.Name, func(t *testing.T) { fn(t, db) })
+	}
+}
+
+func TestSSOOpenIDConnect(t *testing.T) {
+	eachDBNow(t, func(t *testing.T, db dbOpener) {
+		o, idp, p := ssoEnv(t, db)
+		e := o.env
+		ctx := context.Background()
+		start := o.url + "/accounts/acme/sso/" + p.ID
+		signedIn := func(t *testing.T, resp *http.Response, body string) {
+			t.Helper()
+			if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/accounts/acme/security" {
+				t.Fatalf("after SSO the browser is at %d %s, want the security page signed in: %.300s", resp.StatusCode, resp.Request.URL, body)
+			}
+		}
+		refused := func(t *testing.T, resp *http.Response, body, want string) {
+			t.Helper()
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, want) {
+				t.Fatalf("SSO = %d at %s: %.400s, want 403 saying %q", resp.StatusCode, resp.Request.URL, body, want)
+			}
+		}
+
+		t.Run("the sign-in page offers the provider", func(t *testing.T) {
+			_, body := o.browser().visit(o.url+"/accounts/acme/signin", nil)
+			if !strings.Contains(body, `href="/accounts/acme/sso/`+p.ID+`"`) || !strings.Contains(body, "Sign in with Acme Login") {
+				t.Errorf("sign-in page has no Sign in with Acme Login: %.600s", body)
+			}
+		})
+
+		t.Run("JIT creates the user", func(t *testing.T) {
+			resp, body := o.browser().ssoSignIn(idp, start, "jit@acme.example")
+			signedIn(t, resp, body)
+			u, err := e.db.FindUserByEmail(ctx, e.acc.ID, "jit@acme.example")
+			if err != nil || u.AuthSource != deadbolt.AuthSSO || u.Role != deadbolt.RoleAgent || u.Name != "Person A" {
+				t.Fatalf("JIT user = %+v, %v; want an SSO agent named by the IdP", u, err)
+			}
+			if n := e.auditCount(deadbolt.AuditUserCreated, map[string]string{"via": "sso_jit"}); n != 1 {
+				t.Errorf("user.created via sso_jit events = %d, want 1", n)
+			}
+		})
+
+		t.Run("an existing SSO user", func(t *testing.T) {
+			e.ssoUser("sso@acme.example", deadbolt.RoleAdmin)
+			b := o.browser()
+			resp, body := b.ssoSignIn(idp, start, "sso@acme.example")
+			signedIn(t, resp, body)
+			if _, body := b.visit(o.url+"/accounts/acme/admin", nil); !strings.Contains(body, "Admin") {
+				t.Errorf("the SSO admin's session does not reach the admin center: %.300s", body)
+			}
+		})
+
+		t.Run("a password user is refused", func(t *testing.T) {
+			e.user("agent@acme.example", deadbolt.RoleAgent, "the agent's own passphrase")
+			resp, body := o.browser().ssoSignIn(idp, start, "agent@acme.example")
+			refused(t, resp, body, "signs in with a password here")
+		})
+
+		t.Run("another domain is refused", func(t *testing.T) {
+			resp, body := o.browser().ssoSignIn(idp, start, "stranger@elsewhere.example")
+			refused(t, resp, body, "it is for acme.example")
+		})
+
+		t.Run("an answer used twice, or in another browser", func(t *testing.T) {
+			b := o.browser()
+			b.http.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+				if strings.Contains(req.URL.Path, "/sso/"+p.ID+"/callback") {
+					return http.ErrUseLastResponse
+				}
+				return nil
+			}
+			resp, _ := b.ssoSignIn(idp, start, "jit@acme.example")
+			callback, err := resp.Location()
+			if err != nil {
+				t.Fatalf("no redirect to Deadbolt's callback: %d", resp.StatusCode)
+			}
+			// Another browser, with the code and state but not the cookie.
+			resp, body := o.browser().visit(callback.String(), nil)
+			refused(t, resp, body, "started in another browser")
+			// The state was spent by that try: the right browser is refused too.
+			resp, body = b.visit(callback.String(), nil)
+			refused(t, resp, body, "expired or was finished")
+			if n := e.auditCount(deadbolt.AuditSignInFailed, map[string]string{"cause": "other_browser"}); n != 1 {
+				t.Errorf("signin.failed other_browser events = %d, want 1", n)
+			}
+		})
+
+		t.Run("home-realm discovery", func(t *testing.T) {
+			b := o.browser()
+			resp, body := b.visit(o.url+"/accounts/acme/sso", url.Values{"email": {"jit@acme.example"}})
+			if !strings.HasPrefix(resp.Request.URL.String(), idp.url+"/login/username") {
+				t.Fatalf("discovery of jit@acme.example led to %s: %.200s", resp.Request.URL, body)
+			}
+			resp, body = b.visit(o.url+"/accounts/acme/sso", url.Values{"email": {"someone@nowhere.example"}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "No identity provider") {
+				t.Errorf("discovery of an unmapped domain = %d: %.300s", resp.StatusCode, body)
+			}
+			// A wrong password at a mapped domain names the provider, for
+			// every email of the domain alike.
+			for _, email := range []string{"sso@acme.example", "nobody@acme.example"} {
+				_, body := o.browser().visit(o.url+"/accounts/acme/signin", url.Values{"email": {email}, "password": {"whatever it is"}})
+				if !strings.Contains(body, "People at acme.example sign in with Acme Login.") {
+					t.Errorf("password sign-in of %s does not name the provider: %.400s", email, body)
+				}
+			}
+		})
+
+		t.Run("JIT off refuses an unknown user", func(t *testing.T) {
+			if _, err := o.sso.Update(ctx, e.acc, e.owner.ID, p.ID, sso.Input{Name: p.Name, Domains: p.Domains, JIT: false,
+				DefaultRole: deadbolt.RoleAgent, Issuer: p.Issuer, ClientID: p.ClientID}); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := o.browser().ssoSignIn(idp, start, "mfa@acme.example")
+			refused(t, resp, body, "No one at")
+			if _, err := e.db.FindUserByEmail(ctx, e.acc.ID, "mfa@acme.example"); !deadbolt.IsCode(err, deadbolt.ENotFound) {
+				t.Errorf("a user was made with JIT off: %v", err)
+			}
+		})
+
+		t.Run("require_2fa_sso_users asks for TOTP after SSO", func(t *testing.T) {
+			e.setPolicy(func(p *deadbolt.Policy) { p.Require2FASSOUsers = true })
+			secretB32 := e.withTOTPFor("sso@acme.example")
+			b := o.browser()
+			resp, body := b.ssoSignIn(idp, start, "sso@acme.example")
+			if resp.Request.URL.Path != "/accounts/acme/signin/verify" {
+				t.Fatalf("SSO with require_2fa_sso_users led to %s, want the code: %.300s", resp.Request.URL, body)
+			}
+			o.clock.Advance(30 * time.Second)
+			resp, body = b.visit(o.url+"/accounts/acme/signin/verify", url.Values{"method": {"totp"}, "code": {oathtool(t, secretB32, o.clock.Now())}})
+			signedIn(t, resp, body)
+			// The JIT user has no factor: set-up first.
+			resp, body = o.browser().ssoSignIn(idp, start, "jit@acme.example")
+			if resp.Request.URL.Path != "/accounts/acme/security/setup" {
+				t.Errorf("an SSO user without a factor under require_2fa_sso_users is at %s: %.200s", resp.Request.URL, body)
+			}
+			e.setPolicy(func(p *deadbolt.Policy) { p.Require2FASSOUsers = false })
+		})
+
+		t.Run("applications see amr fed", func(t *testing.T) {
+			c, sec := o.client(e.acc, oidc.ClientInput{})
+			rp := o.rpClient("acme", c, sec)
+			b := o.browser()
+			u, verifier, state, nonce := rp.authorize()
+			b.visit(u, nil)
+			q := b.atApp(b.ssoSignIn(idp, start, "jit@acme.example"))
+			_, _, cl := rp.exchange(t, q, verifier, state, nonce)
+			if !slices.Contains(cl.AMR, "fed") || slices.Contains(cl.AMR, "pwd") || cl.ACR != "pwd" || cl.Email != "jit@acme.example" {
+				t.Errorf("an application's ID token after SSO: amr %v acr %q email %q, want fed without pwd", cl.AMR, cl.ACR, cl.Email)
+			}
+		})
+
+		t.Run("require_sso_team_members", func(t *testing.T) {
+			e.setPolicy(func(p *deadbolt.Policy) { p.RequireSSOTeamMembers = true })
+			resp, body := o.browser().visit(o.url+"/accounts/acme/signin", url.Values{"email": {"agent@acme.example"}, "password": {"the agent's own passphrase"}})
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "use Sign in with Acme Login") {
+				t.Errorf("a password agent under require_sso_team_members = %d: %.300s, want the SSO refusal", resp.StatusCode, body)
+			}
+			// The owner keeps the password: break-glass.
+			if resp, _ := o.browser().visit(o.url+"/accounts/acme/signin", url.Values{"email": {e.owner.Email}, "password": {ownerPassword}}); resp.StatusCode != http.StatusOK {
+				t.Errorf("the owner's password sign-in under require_sso_team_members = %d, want it to work", resp.StatusCode)
+			}
+			// The agent signs in with SSO and is moved to it.
+			resp, body = o.browser().ssoSignIn(idp, start, "agent@acme.example")
+			signedIn(t, resp, body)
+			u, _ := e.db.FindUserByEmail(ctx, e.acc.ID, "agent@acme.example")
+			if u.AuthSource != deadbolt.AuthSSO || u.PasswordHash != "" {
+				t.Errorf("the agent after SSO: auth_source %s, password kept %v; want sso without a password", u.AuthSource, u.PasswordHash != "")
+			}
+			e.setPolicy(func(p *deadbolt.Policy) { p.RequireSSOTeamMembers = false })
+		})
+	})
+}
+
+// TestSSOProviderSettings: what an admin gives is checked against the
+// provider before it is kept.
+func TestSSOProviderSettings(t *testing.T) {
+	o, idp, _ := ssoEnv(t, storetest.Databases[0])
+	ctx := context.Background()
+	notAnIdP := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(notAnIdP.Close)
+	tests := []struct {
+		name  string
+		in    sso.Input
+		field string
+	}{
+		{"no discovery document", sso.Input{Kind: deadbolt.SSOOIDC, Name: "X", Issuer: notAnIdP.URL, ClientID: "x"}, "issuer"},
+		{"another issuer in the document", sso.Input{Kind: deadbolt.SSOOIDC, Name: "X", Issuer: idp.url + "/other", ClientID: "x"}, "issuer"},
+		{"plain http elsewhere", sso.Input{Kind: deadbolt.SSOOIDC, Name: "X", Issuer: "http://idp.example", ClientID: "x"}, "issuer"},
+		{"no client id", sso.Input{Kind: deadbolt.SSOOIDC, Name: "X", Issuer: idp.url}, "client_id"},
+		{"a bad domain", sso.Input{Kind: deadbolt.SSOOIDC, Name: "X", Issuer: idp.url, ClientID: "x", Domains: []string{"not a domain"}}, "domains"},
+		{"owner by JIT", sso.Input{Kind: deadbolt.SSOOIDC, Name: "X", Issuer: idp.url, ClientID: "x", DefaultRole: deadbolt.RoleOwner}, "default_role"},
+		{"an unknown kind", sso.Input{Kind: "ldap", Name: "X"}, "kind"},
+		{"SAML without metadata", sso.Input{Kind: deadbolt.SSOSAML, Name: "X"}, "metadata_url"},
+		{"SAML metadata that is not", sso.Input{Kind: deadbolt.SSOSAML, Name: "X", MetadataXML: "<html/>"}, "metadata_xml"},
+	}
+	for _, tt := range tests {
+		_, err := o.sso.Create(ctx, o.acc, o.owner.ID, tt.in)
+		var de *deadbolt.Error
+		if !deadbolt.IsCode(err, deadbolt.EInvalid) || !errors.As(err, &de) || de.Field != tt.field {
+			t.Errorf("%s: Create = %v, want invalid %s", tt.name, err, tt.field)
+		}
+	}
+	// A domain is one provider's.
+	if _, err := o.sso.Create(ctx, o.acc, o.owner.ID, sso.Input{Kind: deadbolt.SSOOIDC, Name: "Again", Issuer: idp.url, ClientID: "y",
+		Domains: []string{"ACME.example"}}); !deadbolt.IsCode(err, deadbolt.EConflict) {
+		t.Errorf("a second provider for acme.example = %v, want conflict", err)
+	}
+}
+
+// ssoUser makes a user who signs in with SSO.
+func (e *env) ssoUser(email string, role deadbolt.Role) *deadbolt.User {
+	e.t.Helper()
+	u := &deadbolt.User{AccountID: e.acc.ID, Email: email, Name: "User " + email, Role: role, AuthSource: deadbolt.AuthSSO}
+	if err := e.db.CreateUser(context.Background(), u); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// withTOTPFor gives an existing user an active authenticator app and
+// returns its key as apps take it.
+func (e *env) withTOTPFor(email string) string {
+	e.t.Helper()
+	u, err := e.db.FindUserByEmail(context.Background(), e.acc.ID, email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	raw := []byte("an SSO user's TOTP secret, 20+")
+	f := &deadbolt.Factor{AccountID: e.acc.ID, UserID: u.ID, Kind: deadbolt.FactorTOTP, Secret: raw}
+	if err := e.db.CreateFactor(context.Background(), f); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.ActivateFactor(context.Background(), e.acc.ID, f.ID, e.clock.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
+}
