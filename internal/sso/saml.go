@@ -25,7 +25,10 @@ import (
 
 // SAML 2.0 identity providers, through crewjam/saml: Deadbolt is the
 // service provider (SP). AuthnRequests go by the HTTP-Redirect binding,
-// signed with the provider's own SP key; responses come back to the
+// unsigned (as Okta and Entra ID take them: an IdP that re-posts the
+// request from its login form loses a redirect signature, and the IdP
+// sends its answer only to the ACS URL registered with the SP metadata);
+// responses come back to the
 // assertion consumer service by HTTP-POST and must be signed by a key of
 // the IdP's metadata, be in response to the request sent (InResponseTo:
 // no IdP-initiated sign-in), for this SP (audience, destination), within
@@ -148,7 +151,7 @@ func (s *Service) serviceProvider(ctx context.Context, acc *deadbolt.Account, p 
 	acsURL, _ := url.Parse(s.ACSURL(acc, p))
 	return &saml.ServiceProvider{EntityID: mdURL.String(), Key: key.(*rsa.PrivateKey), Certificate: cert, MetadataURL: *mdURL,
 		AcsURL: *acsURL, IDPMetadata: md, HTTPClient: s.http, AuthnNameIDFormat: saml.EmailAddressNameIDFormat,
-		SignatureMethod: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", RejectSHA1Signatures: true,
+		RejectSHA1Signatures: true,
 		ReplayCache: replayCache{ctx: ctx, s: s, acc: acc, p: p}}, nil
 }
 
