@@ -152,7 +152,7 @@ func (s *Service) serviceProvider(ctx context.Context, acc *deadbolt.Account, p 
 	return &saml.ServiceProvider{EntityID: mdURL.String(), Key: key.(*rsa.PrivateKey), Certificate: cert, MetadataURL: *mdURL,
 		AcsURL: *acsURL, IDPMetadata: md, HTTPClient: s.http, AuthnNameIDFormat: saml.EmailAddressNameIDFormat,
 		RejectSHA1Signatures: true,
-		ReplayCache: replayCache{ctx: ctx, s: s, acc: acc, p: p}}, nil
+		ReplayCache:          replayCache{ctx: ctx, s: s, acc: acc, p: p}}, nil
 }
 
 // replayCache records used assertions in the database.
@@ -306,4 +306,3 @@ func samlIdentity(a *saml.Assertion) deadbolt.Identity {
 	}
 	return id
 }
-
