@@ -725,7 +725,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := s.withUser(s.base(r, p.Account.Slug, p.Account.Name), p)
-	d["Policy"], d["Roles"], d["OIDC"] = p.Account.Policy, deadbolt.Roles, s.oidc != nil
+	d["Policy"], d["Roles"], d["OIDC"], d["SSOOn"] = p.Account.Policy, deadbolt.Roles, s.oidc != nil, s.sso != nil
 	d["AllMethods"] = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail}
 	if r.Method == http.MethodGet {
 		s.render(w, r, 200, "admin", d)
@@ -740,6 +740,12 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
 	next.Require2FATeamMembers = f.Get("require_2fa_team_members") == "1"
 	next.Require2FAEndUsers = f.Get("require_2fa_end_users") == "1"
 	next.StrongMethodsOnly = f.Get("strong_methods_only") == "1"
+	// Every field of the policy is on the form: one left out would be
+	// reset to its default by each save.
+	next.PasswordAPIAccess = f.Get("password_api_access") == "1"
+	next.NewDeviceNotices = f.Get("new_device_notices") == "1"
+	next.Require2FASSOUsers = f.Get("require_2fa_sso_users") == "1"
+	next.RequireSSOTeamMembers = f.Get("require_sso_team_members") == "1"
 	next.AllowedMethods = nil
 	for _, m := range f["allowed_methods"] {
 		next.AllowedMethods = append(next.AllowedMethods, deadbolt.FactorKind(m))

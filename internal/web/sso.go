@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/deadbolt/deadbolt"
@@ -18,6 +19,9 @@ func (s *Server) ssoRoutes(pm *http.ServeMux) {
 	pm.HandleFunc("POST "+a, s.pageSSODiscover)
 	pm.HandleFunc("GET "+a+"/{id}", s.pageSSOStart)
 	pm.HandleFunc("GET "+a+"/{id}/callback", s.pageSSOCallback)
+	pm.HandleFunc("GET /accounts/{account}/admin/sso", s.pageSSOAdmin)
+	pm.HandleFunc("POST /accounts/{account}/admin/sso", s.pageSSOAdmin)
+	pm.HandleFunc("POST /accounts/{account}/admin/sso/{id}/delete", s.pageDeleteSSO)
 	// The IdP's browser POST to the assertion consumer service comes from
 	// another origin by design: it is outside the pages' cross-origin
 	// protection, and guarded instead by the signed response being in
@@ -89,7 +93,14 @@ func (s *Server) pageSSODiscover(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "signin", d)
 		return
 	}
-	http.Redirect(w, r, slugPath(slug, "/sso/"+url.PathEscape(p.ID)+"?email="+url.QueryEscape(email)), http.StatusSeeOther)
+	// Not a redirect: browsers hold every redirect that follows a form
+	// post to the page's form-action ('self'), and the provider is
+	// elsewhere. The page moves on by itself (a meta refresh, or its
+	// link), as a navigation of its own.
+	d := s.base(r, slug, acc.Name)
+	d["Refresh"] = slugPath(slug, "/sso/"+url.PathEscape(p.ID)+"?email="+url.QueryEscape(email))
+	d["ProviderName"], d["Domain"] = p.Name, email[strings.LastIndexByte(email, '@')+1:]
+	s.render(w, r, http.StatusOK, "continue", d)
 }
 
 // pageSSOStart sends the browser to the provider.
@@ -286,4 +297,82 @@ func (s *Server) handleDeleteSSOProvider(w http.ResponseWriter, r *http.Request,
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// --- The admin center's page ---
+
+type ssoForm struct {
+	Kind, Name, Domains, Issuer, ClientID, MetadataURL, MetadataXML string
+	JIT, TrustMFA                                                   bool
+	DefaultRole                                                     deadbolt.Role
+}
+
+func (s *Server) pageSSOAdmin(w http.ResponseWriter, r *http.Request) {
+	p := s.adminPage(w, r)
+	if p == nil {
+		return
+	}
+	ctx := r.Context()
+	slug := p.Account.Slug
+	d := s.withUser(s.base(r, slug, p.Account.Name), p)
+	d["Base"], d["Roles"] = s.publicURL+slugPath(slug, ""), []deadbolt.Role{deadbolt.RoleEndUser, deadbolt.RoleAgent, deadbolt.RoleAdmin}
+	form := ssoForm{Kind: string(deadbolt.SSOOIDC), DefaultRole: deadbolt.RoleEndUser}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			s.pageError(w, r, deadbolt.Invalid("", "The form could not be read."), slugPath(slug, "/admin/sso"))
+			return
+		}
+		f := r.PostForm
+		form = ssoForm{Kind: f.Get("kind"), Name: f.Get("name"), Domains: f.Get("domains"), Issuer: strings.TrimSpace(f.Get("issuer")),
+			ClientID: strings.TrimSpace(f.Get("client_id")), MetadataURL: strings.TrimSpace(f.Get("metadata_url")),
+			MetadataXML: f.Get("metadata_xml"), JIT: f.Get("jit") == "1", TrustMFA: f.Get("trust_mfa") == "1",
+			DefaultRole: deadbolt.Role(f.Get("default_role"))}
+		err := s.signin.AdminStepUp(ctx, p)
+		if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
+			redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
+			return
+		}
+		var prov *deadbolt.SSOProvider
+		if err == nil {
+			prov, err = s.sso.Create(ctx, p.Account, p.User.ID, sso.Input{Kind: deadbolt.SSOKind(form.Kind), Name: form.Name,
+				Domains: lines(form.Domains), JIT: form.JIT, DefaultRole: form.DefaultRole, TrustMFA: form.TrustMFA, Issuer: form.Issuer,
+				ClientID: form.ClientID, ClientSecret: strings.TrimSpace(f.Get("client_secret")), MetadataURL: form.MetadataURL,
+				MetadataXML: form.MetadataXML})
+		}
+		if err != nil {
+			d["Error"], status = errorText(err), Status(deadbolt.ErrorCode(err))
+		} else {
+			d["Notice"] = prov.Name + " is added. Enter the values below at the provider."
+			form = ssoForm{Kind: string(deadbolt.SSOOIDC), DefaultRole: deadbolt.RoleEndUser}
+		}
+	}
+	provs, err := s.sso.Providers(ctx, p.Account)
+	if err != nil {
+		s.pageError(w, r, err, slugPath(slug, "/admin"))
+		return
+	}
+	d["Providers"], d["Form"] = provs, form
+	s.render(w, r, status, "sso", d)
+}
+
+func (s *Server) pageDeleteSSO(w http.ResponseWriter, r *http.Request) {
+	p := s.adminPage(w, r)
+	if p == nil {
+		return
+	}
+	slug := p.Account.Slug
+	err := s.signin.AdminStepUp(r.Context(), p)
+	if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
+		redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
+		return
+	}
+	if err == nil {
+		err = s.sso.Delete(r.Context(), p.Account, p.User.ID, r.PathValue("id"))
+	}
+	if err != nil {
+		s.pageError(w, r, err, slugPath(slug, "/admin/sso"))
+		return
+	}
+	http.Redirect(w, r, slugPath(slug, "/admin/sso"), http.StatusSeeOther)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"errors"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -202,6 +203,12 @@ func TestSSOOpenIDConnect(t *testing.T) {
 		t.Run("home-realm discovery", func(t *testing.T) {
 			b := o.browser()
 			resp, body := b.visit(o.url+"/accounts/acme/sso", url.Values{"email": {"jit@acme.example"}})
+			// A page that moves on by itself (meta refresh) to the provider.
+			next := between(body, `id="continue" href="`, `"`)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `http-equiv="refresh"`) || next == "" {
+				t.Fatalf("discovery of jit@acme.example = %d: %.300s, want the page that goes on to the provider", resp.StatusCode, body)
+			}
+			resp, body = b.visit(o.url+html.UnescapeString(next), nil)
 			if !strings.HasPrefix(resp.Request.URL.String(), idp.url+"/login/username") {
 				t.Fatalf("discovery of jit@acme.example led to %s: %.200s", resp.Request.URL, body)
 			}
