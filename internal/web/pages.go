@@ -639,6 +639,13 @@ func (s *Server) pageConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d["Methods"], d["SendMethods"], d["Next"] = methods, send, "security"
+	if len(methods) == 0 && p.Session != nil && p.Session.SSOProviderID != "" && s.sso != nil {
+		// Signed in by an identity provider and without a factor here:
+		// the proof is a fresh sign-in there (a new session).
+		if prov, err := s.sso.Provider(r.Context(), p.Account, p.Session.SSOProviderID); err == nil {
+			d["SSOAgain"] = map[string]string{"ID": prov.ID, "Name": prov.Name}
+		}
+	}
 	for _, n := range []string{"setup", "admin"} {
 		if r.URL.Query().Get("next") == n || r.PostFormValue("next") == n {
 			d["Next"] = n

@@ -356,3 +356,154 @@ func (e *env) withTOTPFor(email string) string {
 	}
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
 }
+
+// TestSSOTrustedMFA: an identity provider trusted for MFA that says it did
+// it (here another Deadbolt account's OpenID Connect provider, whose ID
+// tokens say amr mfa after a TOTP code) satisfies require_2fa_sso_users;
+// one not trusted does not.
+func TestSSOTrustedMFA(t *testing.T) {
+	o, _, _ := ssoEnv(t, storetest.Databases[0])
+	e := o.env
+	ctx := context.Background()
+	const email, pw = "agent@acme.example", "correct horse battery staple"
+	secretB32, _ := e.withTOTP(email, pw)
+	h, _ := e.hasher.Hash("beta owner passphrase long")
+	beta := &deadbolt.Account{Slug: "beta", Name: "Beta", Policy: deadbolt.DefaultPolicy()}
+	beta.Policy.Require2FASSOUsers = true
+	if err := e.db.CreateAccount(ctx, beta, &deadbolt.User{Email: "owner@beta.example", Name: "B", Role: deadbolt.RoleOwner,
+		AuthSource: deadbolt.AuthPassword, PasswordHash: h}); err != nil {
+		t.Fatal(err)
+	}
+	for _, trust := range []bool{true, false} {
+		// beta's provider is acme's issuer; acme's client is beta's.
+		p, err := o.sso.Create(ctx, beta, "", sso.Input{Kind: deadbolt.SSOOIDC, Name: "Acme", JIT: true, TrustMFA: trust,
+			Issuer: o.issuer("acme"), ClientID: "pending"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, sec := o.client(e.acc, oidc.ClientInput{RedirectURIs: []string{o.sso.CallbackURL(beta, p)}, Scopes: []string{"openid", "email", "profile"}})
+		if _, err := o.sso.Update(ctx, beta, "", p.ID, sso.Input{Name: p.Name, JIT: true, TrustMFA: trust, Issuer: p.Issuer, ClientID: c.ID,
+			ClientSecret: sec}); err != nil {
+			t.Fatal(err)
+		}
+		b := o.browser()
+		resp, body := b.visit(o.url+"/accounts/beta/sso/"+p.ID, nil)
+		if resp.Request.URL.Path != "/accounts/acme/signin" {
+			t.Fatalf("beta's SSO led to %s, want acme's sign-in: %.200s", resp.Request.URL, body)
+		}
+		resp, body = b.signIn("acme", email, pw, secretB32, false)
+		want := "/accounts/beta/security"
+		if !trust {
+			want = "/accounts/beta/security/setup" // its MFA does not count: set up beta's own
+		}
+		if resp.Request.URL.Path != want {
+			t.Errorf("trust_mfa %v: after acme's password and code the browser is at %s, want %s: %.300s", trust, resp.Request.URL, want, body)
+		}
+		if err := o.sso.Delete(ctx, beta, "", p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := e.db.FindUserByEmail(ctx, beta.ID, email); err == nil {
+			if err := e.db.DeleteUser(ctx, beta.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestSSOAdmin: the provider API and the admin center's page: secrets
+// never come back, writes need a fresh second factor, other roles and
+// other accounts are refused, bad settings change nothing.
+func TestSSOAdmin(t *testing.T) {
+	o, idp, p := ssoEnv(t, storetest.Databases[0])
+	e := o.api()
+	ctx := context.Background()
+	api := "/api/v1/accounts/acme/sso/providers"
+	tok, _ := e.ownerTOTP()
+
+	r := e.req("GET", api, tok, nil)
+	list, _ := r.body["providers"].([]any)
+	if r.status != 200 || len(list) != 1 {
+		t.Fatalf("GET providers = %d %s", r.status, r.raw)
+	}
+	got := list[0].(map[string]any)
+	if got["redirect_uri"] != o.sso.CallbackURL(e.acc, p) || got["client_secret_set"] != true || strings.Contains(r.raw, "the client secret") {
+		t.Errorf("provider JSON = %s, want the redirect URI, client_secret_set and never the secret", r.raw)
+	}
+	body := map[string]any{"kind": "oidc", "name": "Second", "domains": []string{"second.example"}, "issuer": idp.url, "client_id": "c2",
+		"client_secret": "s2", "jit": true, "default_role": "agent"}
+	if r := e.req("POST", api, tok, body); r.status != 201 || r.str("id") == "" || strings.Contains(r.raw, `"s2"`) {
+		t.Errorf("POST provider = %d %s", r.status, r.raw)
+	}
+	bad := map[string]any{"kind": "oidc", "name": "Bad", "issuer": "https://", "client_id": "c"}
+	if r := e.req("POST", api, tok, bad); r.status != 400 || r.errCode() != "invalid_request" {
+		t.Errorf("POST a bad issuer = %d %s, want 400", r.status, r.raw)
+	}
+	if provs, _ := e.db.FindSSOProviders(ctx, e.acc.ID); len(provs) != 2 {
+		t.Errorf("%d providers after one good and one bad POST, want 2", len(provs))
+	}
+	// Kind cannot change; an empty secret keeps the stored one.
+	if r := e.req("PUT", api+"/"+p.ID, tok, map[string]any{"kind": "saml", "name": "X", "metadata_xml": "<x/>"}); r.status != 400 {
+		t.Errorf("PUT another kind = %d %s, want 400", r.status, r.raw)
+	}
+	if r := e.req("PUT", api+"/"+p.ID, tok, map[string]any{"name": "Renamed", "domains": []string{"acme.example"}, "issuer": idp.url,
+		"client_id": p.ClientID, "jit": true}); r.status != 200 || r.str("name") != "Renamed" {
+		t.Errorf("PUT = %d %s", r.status, r.raw)
+	}
+	if kept, _ := e.db.FindSSOProvider(ctx, e.acc.ID, p.ID); kept.ClientSecret != "the client secret" {
+		t.Errorf("after a PUT without a secret the stored one is %q", kept.ClientSecret)
+	}
+
+	// An agent, and the owner of another account, are refused.
+	e.user("helper@acme.example", deadbolt.RoleAgent, "the helper's long passphrase")
+	agentTok := e.session("helper@acme.example", "the helper's long passphrase")
+	if r := e.req("GET", api, agentTok, nil); r.status != 403 {
+		t.Errorf("an agent's GET = %d, want 403", r.status)
+	}
+	e.createBeta()
+	for _, path := range []string{api, api + "/" + p.ID} {
+		if r := e.basic("GET", path, "owner@beta.example", betaPassword, nil); r.status != 403 && r.status != 401 {
+			t.Errorf("beta's owner GET %s = %d, want refused", path, r.status)
+		}
+	}
+	if r := e.basic("DELETE", "/api/v1/accounts/beta/sso/providers/"+p.ID, "owner@beta.example", betaPassword, nil); r.status != 404 {
+		t.Errorf("beta's owner DELETE of acme's provider through beta = %d %s, want 404", r.status, r.raw)
+	}
+	// Without a fresh second factor, writes wait for step-up.
+	o.clock.Advance(20 * time.Minute)
+	if r := e.req("DELETE", api+"/"+p.ID, tok, nil); r.status != 403 || r.errCode() != "reauthentication_required" {
+		t.Errorf("DELETE with an old proof = %d %s, want reauthentication_required", r.status, r.raw)
+	}
+
+	// The page: a signed-in owner (password, 2-step verification by email).
+	b := o.browser()
+	owner := "owner2@acme.example"
+	e.user(owner, deadbolt.RoleOwner, ownerPassword)
+	e.settle()
+	before := len(e.inbox.to(owner))
+	resp, _ := b.visit(o.url+"/accounts/acme/signin", url.Values{"email": {owner}, "password": {ownerPassword}})
+	if strings.HasSuffix(resp.Request.URL.Path, "/signin/verify") {
+		code := e.inbox.waitCode(t, owner, before+1)
+		resp, _ = b.visit(o.url+"/accounts/acme/signin/verify", url.Values{"method": {"email"}, "code": {code}})
+	}
+	resp, page := b.visit(o.url+"/accounts/acme/admin/sso", nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Renamed") || !strings.Contains(page, o.sso.CallbackURL(e.acc, p)) {
+		t.Fatalf("SSO page = %d: %.400s", resp.StatusCode, page)
+	}
+	resp, page = b.visit(o.url+"/accounts/acme/admin/sso", url.Values{"kind": {"oidc"}, "name": {"Third"}, "issuer": {"http://not-loopback.example"},
+		"client_id": {"c3"}})
+	if resp.StatusCode != 400 || !strings.Contains(page, "only https") {
+		t.Errorf("a bad provider on the page = %d: %.300s", resp.StatusCode, page)
+	}
+	resp, page = b.visit(o.url+"/accounts/acme/admin/sso", url.Values{"kind": {"oidc"}, "name": {"Third"}, "issuer": {idp.url},
+		"client_id": {"c3"}, "client_secret": {"s3"}, "domains": {"third.example\n"}, "default_role": {"end_user"}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "Third is added") {
+		t.Errorf("adding on the page = %d: %.300s", resp.StatusCode, page)
+	}
+	resp, _ = b.visit(o.url+"/accounts/acme/admin/sso/"+p.ID+"/delete", url.Values{})
+	if _, err := e.db.FindSSOProvider(ctx, e.acc.ID, p.ID); resp.StatusCode != 200 || !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		t.Errorf("remove on the page = %d, provider %v", resp.StatusCode, err)
+	}
+	if n := e.auditCount(deadbolt.AuditSSOProviderDeleted, nil); n != 1 {
+		t.Errorf("sso.provider_deleted events = %d, want 1", n)
+	}
+}
