@@ -507,3 +507,37 @@ func TestSSOAdmin(t *testing.T) {
 		t.Errorf("sso.provider_deleted events = %d, want 1", n)
 	}
 }
+
+// TestSSOMalformed: odd answers at the SSO endpoints get a clear refusal,
+// never a 5xx (the env's server fails the test on one).
+func TestSSOMalformed(t *testing.T) {
+	o, _, p := ssoEnv(t, storetest.Databases[0])
+	base := o.url + "/accounts/acme/sso/"
+	long := strings.Repeat("x", 5000)
+	tests := []struct {
+		name, method, path string
+		form               url.Values
+		want               int
+	}{
+		{"unknown provider", "GET", base + "idp_nope", nil, 404},
+		{"a provider id too long", "GET", base + long, nil, 404},
+		{"unknown account", "GET", o.url + "/accounts/nope/sso/" + p.ID, nil, 404},
+		{"callback without state", "GET", base + p.ID + "/callback?code=abc", nil, 403},
+		{"callback with a long state", "GET", base + p.ID + "/callback?code=abc&state=" + long, nil, 403},
+		{"callback with an error", "GET", base + p.ID + "/callback?error=access_denied&state=s", nil, 403},
+		{"an OIDC provider's ACS", "POST", base + p.ID + "/acs", url.Values{"SAMLResponse": {"PHg+"}, "RelayState": {"x"}}, 404},
+		{"an OIDC provider's SP metadata", "GET", base + p.ID + "/metadata", nil, 404},
+		{"discovery without an email", "POST", o.url + "/accounts/acme/sso", url.Values{}, 400},
+		{"discovery with a bad email", "POST", o.url + "/accounts/acme/sso", url.Values{"email": {"not an email"}}, 400},
+	}
+	for _, tt := range tests {
+		var form url.Values
+		if tt.method == "POST" {
+			form = tt.form
+		}
+		resp, body := o.browser().visit(tt.path, form)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s = %d: %.200s, want %d", tt.name, resp.StatusCode, body, tt.want)
+		}
+	}
+}
