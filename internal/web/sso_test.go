@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/oidc"
 	"github.com/deadbolt/deadbolt/internal/secret"
+	"github.com/deadbolt/deadbolt/internal/signin"
 	"github.com/deadbolt/deadbolt/internal/sso"
 	"github.com/deadbolt/deadbolt/internal/store"
 	"github.com/deadbolt/deadbolt/internal/store/storetest"
@@ -539,5 +541,30 @@ func TestSSOMalformed(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s = %d: %.200s, want %d", tt.name, resp.StatusCode, body, tt.want)
 		}
+	}
+}
+
+// TestSSOLimits: refused SSO sign-ins count against the client address
+// like wrong passwords, so an open identity provider cannot be used to
+// probe or fill the account from one network.
+func TestSSOLimits(t *testing.T) {
+	o, _, p := ssoEnv(t, storetest.Databases[0])
+	ctx := context.Background()
+	p.JIT = false
+	from := signin.Client{IP: "203.0.113.9", UserAgent: "test"}
+	var err error
+	n := 0
+	for ; n < 150; n++ {
+		_, err = o.svc.SSOSignIn(ctx, o.acc, p, deadbolt.Identity{Email: fmt.Sprintf("nobody%d@acme.example", n)}, from)
+		if !deadbolt.IsCode(err, deadbolt.ESSORefused) {
+			break
+		}
+	}
+	if !deadbolt.IsCode(err, deadbolt.ERateLimited) || n < 50 {
+		t.Fatalf("after %d refused SSO sign-ins from one address: %v, want rate_limited past the free ones", n, err)
+	}
+	// Another address is not held back.
+	if _, err := o.svc.SSOSignIn(ctx, o.acc, p, deadbolt.Identity{Email: "nobody@acme.example"}, signin.Client{IP: "198.51.100.7"}); !deadbolt.IsCode(err, deadbolt.ESSORefused) {
+		t.Errorf("from another address = %v, want the ordinary refusal", err)
 	}
 }
