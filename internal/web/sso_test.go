@@ -487,6 +487,9 @@ func TestSSOAdmin(t *testing.T) {
 		code := e.inbox.waitCode(t, owner, before+1)
 		resp, _ = b.visit(o.url+"/accounts/acme/signin/verify", url.Values{"method": {"email"}, "code": {code}})
 	}
+	if !strings.HasSuffix(resp.Request.URL.Path, "/security") {
+		t.Fatalf("the owner signed in at %s", resp.Request.URL)
+	}
 	resp, page := b.visit(o.url+"/accounts/acme/admin/sso", nil)
 	if resp.StatusCode != 200 || !strings.Contains(page, "Renamed") || !strings.Contains(page, o.sso.CallbackURL(e.acc, p)) {
 		t.Fatalf("SSO page = %d: %.400s", resp.StatusCode, page)
