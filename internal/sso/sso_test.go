@@ -14,8 +14,8 @@ func TestUpstreamMFA(t *testing.T) {
 		acr  string
 		want bool
 	}{
-		{[]string{"pwd", "mfa"}, "", true},                                         // Entra ID, Okta
-		{[]string{"pwd", "otp"}, "", false},                                        // one factor named, no mfa
+		{[]string{"pwd", "mfa"}, "", true},                                          // Entra ID, Okta
+		{[]string{"pwd", "otp"}, "", false},                                         // one factor named, no mfa
 		{nil, "http://schemas.openid.net/pape/policies/2007/06/multi-factor", true}, // PAPE
 		{nil, "mfa", true},
 		{nil, "phrh", true},
