@@ -119,11 +119,11 @@ func (p *SSOProvider) Validate() error {
 	}
 	switch p.Kind {
 	case SSOOIDC:
+		p.Issuer, p.ClientID = strings.TrimSpace(p.Issuer), strings.TrimSpace(p.ClientID)
 		if err := validateSSOURL("issuer", p.Issuer); err != nil {
 			return err
 		}
-		p.Issuer = strings.TrimSpace(p.Issuer)
-		if err := CheckText("client_id", p.ClientID, 500); err != nil || strings.TrimSpace(p.ClientID) == "" {
+		if err := CheckText("client_id", p.ClientID, 500); err != nil || p.ClientID == "" {
 			return Invalid("client_id", "The client id that the provider gave is required (at most 500 characters).")
 		}
 		if len(p.ClientSecret) > 2000 || strings.ContainsAny(p.ClientSecret, "\r\n") {
@@ -131,7 +131,8 @@ func (p *SSOProvider) Validate() error {
 		}
 		p.MetadataURL, p.MetadataXML = "", ""
 	case SSOSAML:
-		if p.MetadataURL == "" && p.MetadataXML == "" {
+		p.MetadataURL = strings.TrimSpace(p.MetadataURL)
+		if p.MetadataURL == "" && strings.TrimSpace(p.MetadataXML) == "" {
 			return Invalid("metadata_url", "Give the identity provider's metadata: its URL (metadata_url) or the XML (metadata_xml).")
 		}
 		if p.MetadataURL != "" {

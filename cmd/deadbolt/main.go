@@ -50,6 +50,9 @@ Usage:
   deadbolt oidc client create --account S --name N --redirect-uri U [--redirect-uri U...] [--public] [--scopes "openid email"]
   deadbolt oidc client list|delete --account S [--id ID]
   deadbolt oidc rotate-keys --account S [--alg RS256|ES256]
+  deadbolt sso provider create --account S --kind oidc|saml --name N [--domain D...] [--jit] [--default-role admin|agent|end_user]
+      [--trust-mfa] [--issuer U --client-id ID [--client-secret-stdin]] [--metadata-url U | --metadata-file F]
+  deadbolt sso provider list|delete --account S [--id ID]
   deadbolt audit --account S [--type T] [--user EMAIL|ID] [--since TIME] [--limit N]
   deadbolt version
 
@@ -83,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdOIDCRotateKeys(ctx, e, args[2:])
 	case cmd == "oidc client":
 		err = cmdOIDCClient(ctx, e, args[2:])
+	case cmd == "sso provider":
+		err = cmdSSOProvider(ctx, e, args[2:])
 	case args[0] == "audit":
 		err = cmdAudit(ctx, e, args[1:])
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":

@@ -29,8 +29,8 @@ func (s *Service) discover(ctx context.Context, p *deadbolt.SSOProvider) (*oidcP
 	gp, err := gooidc.NewProvider(gooidc.ClientContext(ctx, s.http), p.Issuer)
 	if err != nil {
 		s.log.WarnContext(ctx, "sso: discovery failed", "provider", p.ID, "issuer", p.Issuer, "err", err)
-		return nil, deadbolt.Invalid("issuer", "%s answered no OpenID Connect discovery document for the issuer %s "+
-			"(%s/.well-known/openid-configuration, with the same issuer in it).", p.Name, p.Issuer, strings.TrimSuffix(p.Issuer, "/"))
+		return nil, deadbolt.Invalid("issuer", "Deadbolt could not read an OpenID Connect discovery document for the issuer %s "+
+			"(at %s/.well-known/openid-configuration, naming the same issuer).", p.Issuer, strings.TrimSuffix(p.Issuer, "/"))
 	}
 	op := &oidcProvider{provider: gp}
 	if p.CreatedAt.IsZero() {

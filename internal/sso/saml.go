@@ -128,8 +128,19 @@ func (s *Service) serviceProvider(ctx context.Context, acc *deadbolt.Account, p 
 	if c := s.cached(p); c != nil && c.saml != nil {
 		md = c.saml.idp
 	} else {
+		raw := p.MetadataXML
+		if p.MetadataURL != "" {
+			// Fetched again (hourly, in the cache): an IdP rotates its
+			// signing certificate at its metadata URL. The stored copy
+			// serves while the URL does not answer.
+			if fresh, err := s.fetchMetadata(ctx, p); err == nil {
+				raw = fresh
+			} else {
+				s.log.WarnContext(ctx, "sso: metadata refresh failed; using the stored copy", "provider", p.ID, "err", err)
+			}
+		}
 		var err error
-		if md, err = samlsp.ParseMetadata([]byte(p.MetadataXML)); err != nil {
+		if md, err = samlsp.ParseMetadata([]byte(raw)); err != nil {
 			return nil, fmt.Errorf("sso: stored metadata of %s: %w", p.ID, err)
 		}
 		s.remember(p, &cached{saml: &samlProvider{idp: md}})

@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -60,7 +62,7 @@ func New(opts Options) *Service {
 	s := &Service{store: opts.Store, keys: opts.Keys, public: strings.TrimSuffix(opts.PublicURL, "/"), http: opts.HTTPClient,
 		now: opts.Now, log: opts.Logger, cache: map[string]*cached{}}
 	if s.http == nil {
-		s.http = &http.Client{Timeout: 10 * time.Second}
+		s.http = &http.Client{Timeout: 10 * time.Second, CheckRedirect: checkRedirect}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -69,6 +71,21 @@ func New(opts Options) *Service {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return s
+}
+
+// checkRedirect holds redirects to what an admin could not have entered:
+// the URLs Deadbolt fetches (discovery, keys, metadata) stay https, or
+// http on loopback, however the server answers.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("sso: too many redirects")
+	}
+	u := req.URL
+	h := u.Hostname()
+	if u.Scheme == "https" || (u.Scheme == "http" && (h == "localhost" || h == "127.0.0.1" || h == "::1")) {
+		return nil
+	}
+	return fmt.Errorf("sso: redirect to %s://%s refused: https only", u.Scheme, u.Host)
 }
 
 // cached is what was learned of a provider (its discovery document and
@@ -125,6 +142,28 @@ func (s *Service) ACSURL(acc *deadbolt.Account, p *deadbolt.SSOProvider) string 
 // it is also the SP's entity id.
 func (s *Service) MetadataURL(acc *deadbolt.Account, p *deadbolt.SSOProvider) string {
 	return s.accountURL(acc) + "/sso/" + p.ID + "/metadata"
+}
+
+// View is a provider as admins see it (the API, the CLI): never its
+// secrets, and the values to enter at the identity provider's side.
+func (s *Service) View(acc *deadbolt.Account, p *deadbolt.SSOProvider) map[string]any {
+	domains := p.Domains
+	if domains == nil {
+		domains = []string{}
+	}
+	out := map[string]any{"id": p.ID, "kind": p.Kind, "name": p.Name, "domains": domains, "jit": p.JIT, "default_role": p.DefaultRole,
+		"trust_mfa": p.TrustMFA, "sign_in_url": s.accountURL(acc) + "/sso/" + p.ID,
+		"created_at": p.CreatedAt.UTC().Format(time.RFC3339), "updated_at": p.UpdatedAt.UTC().Format(time.RFC3339)}
+	switch p.Kind {
+	case deadbolt.SSOOIDC:
+		out["issuer"], out["client_id"], out["client_secret_set"] = p.Issuer, p.ClientID, p.ClientSecret != ""
+		out["redirect_uri"] = s.CallbackURL(acc, p)
+	case deadbolt.SSOSAML:
+		out["metadata_url"] = p.MetadataURL
+		out["sp_entity_id"], out["sp_metadata_url"] = s.MetadataURL(acc, p), s.MetadataURL(acc, p)
+		out["acs_url"] = s.ACSURL(acc, p)
+	}
+	return out
 }
 
 // --- Administration ---

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/crewjam/saml"
@@ -78,5 +79,29 @@ func TestSAMLIdentity(t *testing.T) {
 		if got := samlIdentity(&tt.a); got != tt.want {
 			t.Errorf("%s: samlIdentity = %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestCheckRedirect(t *testing.T) {
+	tests := []struct {
+		to   string
+		want bool
+	}{
+		{"https://login.example/.well-known/openid-configuration", true},
+		{"http://127.0.0.1:8080/md", true},
+		{"http://localhost/md", true},
+		{"http://169.254.169.254/latest/meta-data/", false},
+		{"http://idp.example/md", false},
+		{"file:///etc/passwd", false},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("GET", tt.to, nil)
+		if got := checkRedirect(req, nil) == nil; got != tt.want {
+			t.Errorf("redirect to %s allowed = %v, want %v", tt.to, got, tt.want)
+		}
+	}
+	req, _ := http.NewRequest("GET", "https://a.example/", nil)
+	if checkRedirect(req, make([]*http.Request, 5)) == nil {
+		t.Error("a sixth redirect is followed")
 	}
 }

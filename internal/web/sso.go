@@ -211,26 +211,9 @@ func (q ssoProviderRequest) input() sso.Input {
 		Issuer: q.Issuer, ClientID: q.ClientID, ClientSecret: q.ClientSecret, MetadataURL: q.MetadataURL, MetadataXML: q.MetadataXML}
 }
 
-// ssoProviderJSON is a provider as admins see it: never its secrets, and
-// the values to enter at the provider's side.
+// ssoProviderJSON is a provider as admins see it.
 func (s *Server) ssoProviderJSON(acc *deadbolt.Account, p *deadbolt.SSOProvider) map[string]any {
-	domains := p.Domains
-	if domains == nil {
-		domains = []string{}
-	}
-	out := map[string]any{"id": p.ID, "kind": p.Kind, "name": p.Name, "domains": domains, "jit": p.JIT, "default_role": p.DefaultRole,
-		"trust_mfa": p.TrustMFA, "sign_in_url": s.publicURL + slugPath(acc.Slug, "/sso/"+p.ID),
-		"created_at": p.CreatedAt.UTC().Format(time.RFC3339), "updated_at": p.UpdatedAt.UTC().Format(time.RFC3339)}
-	switch p.Kind {
-	case deadbolt.SSOOIDC:
-		out["issuer"], out["client_id"], out["client_secret_set"] = p.Issuer, p.ClientID, p.ClientSecret != ""
-		out["redirect_uri"] = s.sso.CallbackURL(acc, p)
-	case deadbolt.SSOSAML:
-		out["metadata_url"] = p.MetadataURL
-		out["sp_entity_id"], out["sp_metadata_url"] = s.sso.MetadataURL(acc, p), s.sso.MetadataURL(acc, p)
-		out["acs_url"] = s.sso.ACSURL(acc, p)
-	}
-	return out
+	return s.sso.View(acc, p)
 }
 
 func (s *Server) handleSSOProviders(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
