@@ -97,6 +97,11 @@ func (s *Service) AuthenticatePassword(ctx context.Context, slug, email, pw stri
 		return nil, errUnauthorized
 	}
 	att.succeeded(ctx)
+	if SSORequiredFor(acc, u) {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditAPIAuthRefused, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"cause": "sso_required"}})
+		return nil, s.ssoRequired(ctx, acc, emailN)
+	}
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
 		return nil, err
@@ -482,6 +487,16 @@ func (s *Service) SetPolicy(ctx context.Context, p *Principal, next deadbolt.Pol
 	}
 	prev := p.Account.Policy
 	now := s.now()
+	if next.RequireSSOTeamMembers && !prev.RequireSSOTeamMembers {
+		// Without a provider, every admin and agent would be locked out.
+		provs, err := s.store.FindSSOProviders(ctx, p.Account.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(provs) == 0 {
+			return nil, deadbolt.Invalid("require_sso_team_members", "Add an identity provider first: with none, no admin or agent could sign in.")
+		}
+	}
 	// The requirement dates are the service's to keep.
 	next.TeamMembersRequiredSince, next.EndUsersRequiredSince = time.Time{}, time.Time{}
 	if next.Require2FATeamMembers {

@@ -154,11 +154,10 @@ func (s *Service) ResendFactorCode(ctx context.Context, p *Principal, id string)
 		to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm, cooldown: true}, s.now())
 }
 
-// canEnroll checks that the user may set up a factor of the kind now.
+// canEnroll checks that the user may set up a factor of the kind now. SSO
+// users may too: the policy (require_2fa_sso_users) or an application may
+// ask them for Deadbolt's second factor on top of their provider's.
 func (s *Service) canEnroll(ctx context.Context, p *Principal, k deadbolt.FactorKind) error {
-	if p.User.AuthSource != deadbolt.AuthPassword {
-		return deadbolt.Errorf(deadbolt.EForbidden, "You sign in through single sign-on: two-factor authentication is managed there.")
-	}
 	if !p.Account.Policy.Allows(k, p.User.Role) {
 		return deadbolt.Errorf(deadbolt.EMethodNotAllowed, "Your account does not allow this method. Use an authenticator app.")
 	}
@@ -356,8 +355,12 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		}
 		res.DeviceToken = deviceToken
 		conf.Result = res
+		details := map[string]string{"method": string(f.Kind), "enrolled": "true"}
+		if p.Challenge.SSOProviderID != "" {
+			details["provider_id"] = p.Challenge.SSOProviderID
+		}
 		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: p.User.ID,
-			SubjectID: p.User.ID, IP: c.IP, Details: map[string]string{"method": string(f.Kind), "enrolled": "true"}})
+			SubjectID: p.User.ID, IP: c.IP, Details: details})
 		if p.Challenge.DeviceID == "" {
 			s.newDeviceNotice(ctx, p.Account, p.User, c)
 		}

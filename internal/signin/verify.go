@@ -286,6 +286,9 @@ func (s *Service) completeSecondFactor(ctx context.Context, acc *deadbolt.Accoun
 		device, deviceToken = s.newDevice(acc, u, c, now, time.Time{})
 	}
 	details := map[string]string{"method": p.method}
+	if ch.SSOProviderID != "" {
+		details["provider_id"] = ch.SSOProviderID
+	}
 	if p.factor != nil {
 		details["factor_id"] = p.factor.ID
 	}

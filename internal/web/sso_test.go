@@ -122,7 +122,7 @@ func eachDBNow(t *testing.T, fn func(t *testing.T, db dbOpener)) {
 func TestSSOOpenIDConnect(t *testing.T) {
 	eachDBNow(t, func(t *testing.T, db dbOpener) {
 		o, idp, p := ssoEnv(t, db)
-		e := o.env
+		e := o.api()
 		ctx := context.Background()
 		start := o.url + "/accounts/acme/sso/" + p.ID
 		signedIn := func(t *testing.T, resp *http.Response, body string) {
@@ -251,10 +251,28 @@ func TestSSOOpenIDConnect(t *testing.T) {
 			o.clock.Advance(30 * time.Second)
 			resp, body = b.visit(o.url+"/accounts/acme/signin/verify", url.Values{"method": {"totp"}, "code": {oathtool(t, secretB32, o.clock.Now())}})
 			signedIn(t, resp, body)
-			// The JIT user has no factor: set-up first.
-			resp, body = o.browser().ssoSignIn(idp, start, "jit@acme.example")
+			// The JIT user has no factor: set-up first, then in.
+			b = o.browser()
+			resp, body = b.ssoSignIn(idp, start, "jit@acme.example")
 			if resp.Request.URL.Path != "/accounts/acme/security/setup" {
-				t.Errorf("an SSO user without a factor under require_2fa_sso_users is at %s: %.200s", resp.Request.URL, body)
+				t.Fatalf("an SSO user without a factor under require_2fa_sso_users is at %s: %.200s", resp.Request.URL, body)
+			}
+			resp, body = b.visit(o.url+"/accounts/acme/security/setup", url.Values{"kind": {"totp"}})
+			jitSecret := strings.ReplaceAll(between(body, `id="secret">`, "<"), " ", "")
+			factor := between(body, `name="factor" value="`, `"`)
+			if resp.StatusCode != 200 || jitSecret == "" || factor == "" {
+				t.Fatalf("an SSO user's set-up = %d: %.300s", resp.StatusCode, body)
+			}
+			o.clock.Advance(30 * time.Second)
+			_, body = b.visit(o.url+"/accounts/acme/security/setup/confirm", url.Values{"factor": {factor}, "code": {oathtool(t, jitSecret, o.clock.Now())}})
+			if !strings.Contains(body, "Save your recovery codes") {
+				t.Fatalf("no recovery codes after an SSO user's set-up: %.300s", body)
+			}
+			if resp, _ = b.visit(o.url+"/accounts/acme/security", nil); resp.Request.URL.Path != "/accounts/acme/security" {
+				t.Errorf("after set-up the SSO user is at %s, want signed in", resp.Request.URL)
+			}
+			if n := e.auditCount(deadbolt.AuditSignInSucceeded, map[string]string{"provider_id": p.ID, "enrolled": "true"}); n != 1 {
+				t.Errorf("signin.succeeded after SSO and set-up naming the provider = %d, want 1", n)
 			}
 			e.setPolicy(func(p *deadbolt.Policy) { p.Require2FASSOUsers = false })
 		})
@@ -277,6 +295,12 @@ func TestSSOOpenIDConnect(t *testing.T) {
 			resp, body := o.browser().visit(o.url+"/accounts/acme/signin", url.Values{"email": {"agent@acme.example"}, "password": {"the agent's own passphrase"}})
 			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "use Sign in with Acme Login") {
 				t.Errorf("a password agent under require_sso_team_members = %d: %.300s, want the SSO refusal", resp.StatusCode, body)
+			}
+			// Password access to the API is no way around it.
+			e.setPolicy(func(p *deadbolt.Policy) { p.PasswordAPIAccess = true })
+			e.user("admin2@acme.example", deadbolt.RoleAdmin, "the second admin's passphrase")
+			if r := e.basic("GET", "/api/v1/accounts/acme/users", "admin2@acme.example", "the second admin's passphrase", nil); r.status != 403 || r.errCode() != "sso_required" {
+				t.Errorf("an admin's password over HTTP Basic under require_sso_team_members = %d %s, want sso_required", r.status, r.raw)
 			}
 			// The owner keeps the password: break-glass.
 			if resp, _ := o.browser().visit(o.url+"/accounts/acme/signin", url.Values{"email": {e.owner.Email}, "password": {ownerPassword}}); resp.StatusCode != http.StatusOK {
@@ -462,6 +486,11 @@ func TestSSOAdmin(t *testing.T) {
 		t.Errorf("an agent's GET = %d, want 403", r.status)
 	}
 	e.createBeta()
+	// beta has no provider: requiring SSO would lock its team out.
+	if r := e.basic("PUT", "/api/v1/accounts/beta/policy", "owner@beta.example", betaPassword,
+		map[string]any{"require_sso_team_members": true}); r.status != 400 || !strings.Contains(r.raw, "identity provider first") {
+		t.Errorf("require_sso_team_members without a provider = %d %s, want 400", r.status, r.raw)
+	}
 	for _, path := range []string{api, api + "/" + p.ID} {
 		if r := e.basic("GET", path, "owner@beta.example", betaPassword, nil); r.status != 403 && r.status != 401 {
 			t.Errorf("beta's owner GET %s = %d, want refused", path, r.status)
