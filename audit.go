@@ -71,6 +71,8 @@ const (
 	AuditOIDCLogoutFailed  = "oidc.logout_failed"
 	AuditOIDCKeysRotated   = "oidc.keys_rotated"
 
+	AuditWebAuthnCloned = "webauthn.clone_suspected"
+
 	AuditSSOProviderCreated = "sso.provider_created"
 	AuditSSOProviderUpdated = "sso.provider_updated"
 	AuditSSOProviderDeleted = "sso.provider_deleted"

@@ -87,7 +87,7 @@ func (p *Policy) Validate() error {
 	}
 	// Canonical order, the strongest first, without repeats.
 	var methods []FactorKind
-	for _, k := range []FactorKind{FactorTOTP, FactorSMS, FactorEmail} {
+	for _, k := range FactorKinds {
 		if slices.Contains(p.AllowedMethods, k) {
 			methods = append(methods, k)
 		}

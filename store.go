@@ -106,6 +106,27 @@ type FactorStore interface {
 	// marks it used. EConflict if the step, or a later one, was already used:
 	// a code is accepted once, even across processes.
 	UseTOTPStep(ctx context.Context, accountID, factorID string, step int64, now time.Time) error
+
+	// ActivateWebAuthnFactor stores a pending WebAuthn factor's credential
+	// and activates it (as ActivateFactor). EConflict if the credential id
+	// is another factor's of the account.
+	ActivateWebAuthnFactor(ctx context.Context, accountID, id string, credentialID, credential []byte, signCount uint32,
+		now time.Time) (first bool, err error)
+	// FindFactorByCredentialID returns the account's active WebAuthn
+	// factor with the credential id. ENotFound.
+	FindFactorByCredentialID(ctx context.Context, accountID string, credentialID []byte) (*Factor, error)
+	// UseWebAuthnSignature records a signature of the factor: its count
+	// must be above the stored one, or both zero. EConflict otherwise (a
+	// cloned authenticator, or the same signature twice).
+	UseWebAuthnSignature(ctx context.Context, accountID, factorID string, signCount uint32, credential []byte, now time.Time) error
+
+	// CreateWebAuthnCeremony stores a ceremony until its answer.
+	CreateWebAuthnCeremony(ctx context.Context, c *WebAuthnCeremony) error
+	// ConsumeWebAuthnCeremony returns the live ceremony and deletes it, in
+	// one transaction. ENotFound if unknown, expired or used.
+	ConsumeWebAuthnCeremony(ctx context.Context, tokenHash []byte, now time.Time) (*WebAuthnCeremony, error)
+	// DeleteExpiredWebAuthnCeremonies removes ceremonies nobody answered.
+	DeleteExpiredWebAuthnCeremonies(ctx context.Context, now time.Time) (int, error)
 }
 
 // RecoveryCodeStore keeps recovery codes.

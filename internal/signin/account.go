@@ -274,12 +274,20 @@ func (s *Service) SendStepUpCode(ctx context.Context, p *Principal, method strin
 	if err := requireSession(p); err != nil {
 		return nil, err
 	}
-	if method != string(deadbolt.FactorSMS) && method != string(deadbolt.FactorEmail) {
-		return nil, deadbolt.Invalid("method", "Codes can be sent by sms or email.")
+	if method != string(deadbolt.FactorSMS) && method != string(deadbolt.FactorEmail) && method != string(deadbolt.FactorWebAuthn) {
+		return nil, deadbolt.Invalid("method", "Codes can be sent by sms or email; webauthn gives passkey options.")
 	}
 	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
 	if err != nil {
 		return nil, err
+	}
+	if method == string(deadbolt.FactorWebAuthn) {
+		opts, err := s.assertionOptions(ctx, p.Account, p.User, available(p.Account, p.User, factors), deadbolt.WebAuthnStepUp,
+			passkeyScope(stepUpScope(p)))
+		if err != nil {
+			return nil, err
+		}
+		return &Sent{WebAuthnOptions: opts}, nil
 	}
 	f := factorOf(available(p.Account, p.User, factors), deadbolt.FactorKind(method))
 	if f == nil {

@@ -3,7 +3,11 @@ package signin
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/phone"
@@ -63,6 +67,8 @@ type Enrollment struct {
 	SentTo    string
 	ExpiresAt time.Time
 	Advice    string
+	// For a passkey: the options of navigator.credentials.create, as JSON.
+	WebAuthnOptions json.RawMessage
 }
 
 // qrSize is the QR code's size in pixels: large enough for a phone camera
@@ -239,7 +245,13 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		return nil, err
 	}
 	var typed string
+	var creation *protocol.ParsedCredentialCreationData
 	switch f.Kind {
+	case deadbolt.FactorWebAuthn:
+		// code is the browser's registration response (JSON).
+		if creation, err = parseCreation(code); err != nil {
+			return nil, err
+		}
 	case deadbolt.FactorSMS, deadbolt.FactorEmail:
 		if typed, err = normalizePasscode(code); err != nil {
 			return nil, err
@@ -270,7 +282,13 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		}
 	}
 	ok := false
+	var cred *webauthn.Credential
 	switch f.Kind {
+	case deadbolt.FactorWebAuthn:
+		if cred, ok, err = s.verifyRegistration(ctx, p, f, creation); err != nil {
+			att.giveBack(ctx)
+			return nil, err
+		}
 	case deadbolt.FactorSMS, deadbolt.FactorEmail:
 		res, err := s.checkPasscode(ctx, p.Account.ID, "", f.ID, channelOf(f.Kind), typed, now)
 		if err != nil {
@@ -309,7 +327,19 @@ func (s *Service) ConfirmFactor(ctx context.Context, p *Principal, id, code stri
 		}
 		return nil, invalidCode(att.left())
 	}
-	first, err := s.store.ActivateFactor(ctx, p.Account.ID, f.ID, now)
+	var first bool
+	if cred != nil {
+		var b []byte
+		if b, err = json.Marshal(cred); err != nil {
+			return nil, err
+		}
+		first, err = s.store.ActivateWebAuthnFactor(ctx, p.Account.ID, f.ID, cred.ID, b, cred.Authenticator.SignCount, now)
+		if deadbolt.IsCode(err, deadbolt.EConflict) {
+			return nil, deadbolt.Errorf(deadbolt.EConflict, "This passkey is registered already.")
+		}
+	} else {
+		first, err = s.store.ActivateFactor(ctx, p.Account.ID, f.ID, now)
+	}
 	if deadbolt.IsCode(err, deadbolt.ENotFound) {
 		return nil, deadbolt.Errorf(deadbolt.EConflict, "This factor is already active.")
 	} else if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"time"
@@ -92,6 +93,9 @@ type sendRequest struct {
 type Sent struct {
 	To        string // masked
 	ExpiresAt time.Time
+	// WebAuthnOptions are a passkey ceremony's options (method webauthn):
+	// nothing is sent, the browser asks the authenticator.
+	WebAuthnOptions json.RawMessage
 }
 
 // sendCode makes a passcode and queues its message, in one transaction,

@@ -2,6 +2,7 @@ package signin
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ const (
 const MethodRecoveryCode = "recovery_code"
 
 // enrollable are the factor kinds users can set up, the recommended first.
-var enrollable = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail}
+var enrollable = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorWebAuthn, deadbolt.FactorSMS, deadbolt.FactorEmail}
 
 // Result is the outcome of a sign-in step.
 type Result struct {
@@ -52,6 +53,9 @@ type Result struct {
 	Methods        []string
 	DefaultMethod  string
 	SentTo         string
+	// WebAuthnOptions are the passkey ceremony's options when webauthn is
+	// among the methods (navigator.credentials.get's, as JSON).
+	WebAuthnOptions json.RawMessage
 }
 
 // maxPasswordBytes bounds what is hashed for a sign-in attempt.
@@ -302,6 +306,13 @@ func (s *Service) secondFactorChallenge(ctx context.Context, acc *deadbolt.Accou
 		return nil, err
 	}
 	res.Status, res.Methods, res.DefaultMethod = StatusSecondFactor, methods, def
+	if slices.Contains(methods, string(deadbolt.FactorWebAuthn)) {
+		// The passkey ceremony starts with the challenge: its options go
+		// with the answer, so the browser can ask at once.
+		if res.WebAuthnOptions, err = s.assertionOptions(ctx, acc, u, usable, deadbolt.WebAuthnSecondFactor, passkeyScope(res.Challenge.ID)); err != nil {
+			return nil, err
+		}
+	}
 	if k := deadbolt.FactorKind(def); k == deadbolt.FactorSMS || k == deadbolt.FactorEmail {
 		// The default method's code goes at once. If the send limits
 		// refuse it, the challenge still stands: the user can pick

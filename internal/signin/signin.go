@@ -14,7 +14,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/password"
@@ -111,6 +114,10 @@ type Service struct {
 	// sessionsEnded is Options.SessionsEnded.
 	sessionsEnded func()
 	// publicURL is where people reach the service, for links in emails.
+	// The WebAuthn relying party, made from publicURL at first use.
+	waOnce    sync.Once
+	wa        *webauthn.WebAuthn
+	waErr     error
 	publicURL string
 	now       func() time.Time
 	log       *slog.Logger
@@ -278,5 +285,8 @@ func (s *Service) Housekeep(ctx context.Context) {
 	} else if n > 0 {
 		s.log.DebugContext(ctx, "housekeeping: expired sessions removed", "count", n)
 		s.sessionsEnded()
+	}
+	if _, err := s.store.DeleteExpiredWebAuthnCeremonies(ctx, now); err != nil {
+		s.log.WarnContext(ctx, "housekeeping: passkey ceremonies", "err", err)
 	}
 }

@@ -141,12 +141,21 @@ func (s *Service) SendChallengeCode(ctx context.Context, challengeToken, method 
 		return s.sendCode(ctx, sendRequest{acc: acc, user: u, challengeID: ch.ID, channel: deadbolt.ChannelEmail, to: u.Email,
 			ttl: deadbolt.DeviceVerificationTTL, purpose: purposeDevice, cooldown: true}, now)
 	case deadbolt.ChallengeSecondFactor:
-		if method != string(deadbolt.FactorSMS) && method != string(deadbolt.FactorEmail) {
-			return nil, deadbolt.Invalid("method", "Codes can be sent by sms or email.")
+		if method != string(deadbolt.FactorSMS) && method != string(deadbolt.FactorEmail) && method != string(deadbolt.FactorWebAuthn) {
+			return nil, deadbolt.Invalid("method", "Codes can be sent by sms or email; webauthn gives new passkey options.")
 		}
 		factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 		if err != nil {
 			return nil, err
+		}
+		if method == string(deadbolt.FactorWebAuthn) {
+			// A new ceremony for the challenge (the last one was answered,
+			// or the browser lost it).
+			opts, err := s.assertionOptions(ctx, acc, u, available(acc, u, factors), deadbolt.WebAuthnSecondFactor, passkeyScope(ch.ID))
+			if err != nil {
+				return nil, err
+			}
+			return &Sent{WebAuthnOptions: opts}, nil
 		}
 		f := factorOf(available(acc, u, factors), deadbolt.FactorKind(method))
 		if f == nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
 	"github.com/deadbolt/deadbolt"
 	"github.com/deadbolt/deadbolt/internal/secret"
 	"github.com/deadbolt/deadbolt/internal/totp"
@@ -29,6 +31,8 @@ type codeTry struct {
 	method string
 	code   string // normalised
 	usable []*deadbolt.Factor
+	// assertion is a passkey's answer (method webauthn).
+	assertion *protocol.ParsedCredentialAssertionData
 }
 
 // prepareCode checks that the method is one of the user's and the code is
@@ -59,6 +63,11 @@ func (s *Service) prepareCode(ctx context.Context, acc *deadbolt.Account, u *dea
 		if t.code, ok = totp.Normalize(code); !ok {
 			return nil, deadbolt.Invalid("code", "The code is the 6 digits your authenticator app shows.")
 		}
+	case string(deadbolt.FactorWebAuthn):
+		// code is the browser's answer to navigator.credentials.get.
+		if t.assertion, err = parseAssertion(code); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, deadbolt.Invalid("method", "This method cannot be used here yet.")
 	}
@@ -83,6 +92,15 @@ func (s *Service) checkCode(ctx context.Context, acc *deadbolt.Account, u *deadb
 			return p, "", err
 		}
 		p.recovery = rc
+		return p, "", nil
+	case string(deadbolt.FactorWebAuthn):
+		// The passkey ceremony of the scope, answered once; its signature
+		// is recorded (the counter must move on) before the proof counts.
+		f, _, cause, err := s.checkAssertion(ctx, acc, u, t.usable, passkeyScope(scope), t.assertion, now)
+		if err != nil || cause != "" {
+			return p, cause, err
+		}
+		p.factor = f
 		return p, "", nil
 	case string(deadbolt.FactorSMS), string(deadbolt.FactorEmail):
 		kind := deadbolt.FactorKind(t.method)

@@ -30,9 +30,9 @@ func (s *DB) CreateFactor(ctx context.Context, f *deadbolt.Factor) error {
 		if err := s.userExists(ctx, tx, nf.AccountID, nf.UserID); err != nil {
 			return err
 		}
-		_, err := s.exec(ctx, tx, `INSERT INTO factors (account_id, id, user_id, kind, status, is_default, secret, phone, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			nf.AccountID, nf.ID, nf.UserID, string(nf.Kind), string(nf.Status), false, secret, phone, micros(nf.CreatedAt))
+		_, err := s.exec(ctx, tx, `INSERT INTO factors (account_id, id, user_id, kind, status, is_default, secret, phone, name, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nf.AccountID, nf.ID, nf.UserID, string(nf.Kind), string(nf.Status), false, secret, phone, nf.Name, micros(nf.CreatedAt))
 		return err
 	})
 	if err != nil {
@@ -42,14 +42,24 @@ func (s *DB) CreateFactor(ctx context.Context, f *deadbolt.Factor) error {
 	return nil
 }
 
-const factorColumns = `account_id, id, user_id, kind, status, is_default, secret, phone, created_at, activated_at, last_used_at`
+const factorColumns = `account_id, id, user_id, kind, status, is_default, secret, phone, created_at, activated_at, last_used_at,
+	name, credential_id, credential, sign_count`
 
 func (s *DB) scanFactor(row interface{ Scan(...any) error }) (*deadbolt.Factor, error) {
 	var f deadbolt.Factor
-	var secret, phone []byte
+	var secret, phone, credential []byte
+	var signCount int64
 	if err := row.Scan(&f.AccountID, &f.ID, &f.UserID, &f.Kind, &f.Status, &f.Default, &secret, &phone,
-		at(&f.CreatedAt), at(&f.ActivatedAt), at(&f.LastUsedAt)); err != nil {
+		at(&f.CreatedAt), at(&f.ActivatedAt), at(&f.LastUsedAt), &f.Name, &f.CredentialID, &credential, &signCount); err != nil {
 		return nil, err
+	}
+	f.SignCount = uint32(signCount)
+	if credential != nil {
+		b, err := s.sealer.Open(credential, aad("factors.credential", f.AccountID, f.ID))
+		if err != nil {
+			return nil, fmt.Errorf("store: open credential of factor %s: %w", f.ID, err)
+		}
+		f.Credential = b
 	}
 	if secret != nil {
 		b, err := s.sealer.Open(secret, aad("factors.secret", f.AccountID, f.ID))
@@ -94,6 +104,73 @@ func (s *DB) FindFactors(ctx context.Context, accountID, userID string) ([]*dead
 func (s *DB) ActivateFactor(ctx context.Context, accountID, id string, now time.Time) (bool, error) {
 	var first bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		first, err = s.activate(ctx, tx, accountID, id, now)
+		return err
+	})
+	return first, err
+}
+
+// ActivateWebAuthnFactor stores the credential of a pending WebAuthn
+// factor and activates it, in one transaction. EConflict if the
+// credential is another factor's of the account.
+func (s *DB) ActivateWebAuthnFactor(ctx context.Context, accountID, id string, credentialID, credential []byte, signCount uint32,
+	now time.Time) (bool, error) {
+	sealed, err := s.sealer.Seal(credential, aad("factors.credential", accountID, id))
+	if err != nil {
+		return false, fmt.Errorf("store: seal: %w", err)
+	}
+	var first bool
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE factors SET credential_id = ?, credential = ?, sign_count = ?
+			WHERE account_id = ? AND id = ? AND status = 'pending' AND kind = 'webauthn'`,
+			credentialID, sealed, int64(signCount), accountID, id)
+		if err != nil {
+			return s.dialect.conflict(err, "This passkey is registered already.")
+		}
+		if err := checkOne(res, deadbolt.ENotFound, "Pending factor"); err != nil {
+			return err
+		}
+		first, err = s.activate(ctx, tx, accountID, id, now)
+		return err
+	})
+	return first, err
+}
+
+// FindFactorByCredentialID returns the active WebAuthn factor of the
+// account with the credential id.
+func (s *DB) FindFactorByCredentialID(ctx context.Context, accountID string, credentialID []byte) (*deadbolt.Factor, error) {
+	f, err := s.scanFactor(s.queryRow(ctx, s.db, `SELECT `+factorColumns+` FROM factors
+		WHERE account_id = ? AND credential_id = ? AND status = 'active'`, accountID, credentialID))
+	return f, notFound(err, deadbolt.ENotFound, "Passkey")
+}
+
+// UseWebAuthnSignature records a signature the factor made: its count must
+// be above the stored one (or both zero: authenticators that keep no
+// counter), in one statement, so of two uses of one signature one wins
+// and a cloned authenticator's older count is refused (EConflict).
+func (s *DB) UseWebAuthnSignature(ctx context.Context, accountID, factorID string, signCount uint32, credential []byte, now time.Time) error {
+	sealed, err := s.sealer.Seal(credential, aad("factors.credential", accountID, factorID))
+	if err != nil {
+		return fmt.Errorf("store: seal: %w", err)
+	}
+	n := int64(signCount)
+	res, err := s.exec(ctx, s.db, `UPDATE factors SET sign_count = ?, credential = ?, last_used_at = ?
+		WHERE account_id = ? AND id = ? AND status = 'active' AND kind = 'webauthn' AND (sign_count < ? OR (sign_count = 0 AND ? = 0))`,
+		n, sealed, micros(now), accountID, factorID, n, n)
+	if err != nil {
+		return err
+	}
+	if k, _ := res.RowsAffected(); k == 0 {
+		return deadbolt.Errorf(deadbolt.EConflict, "This passkey's signature counter did not move on: it may have been copied.")
+	}
+	return nil
+}
+
+// activate turns a pending factor active in tx (see ActivateFactor).
+func (s *DB) activate(ctx context.Context, tx *sql.Tx, accountID, id string, now time.Time) (bool, error) {
+	var first bool
+	err := func() error {
 		var userID string
 		err := s.queryRow(ctx, tx, `UPDATE factors SET status = 'active', activated_at = ?
 			WHERE account_id = ? AND id = ? AND status = 'pending' RETURNING user_id`, micros(now), accountID, id).Scan(&userID)
@@ -113,7 +190,7 @@ func (s *DB) ActivateFactor(ctx context.Context, accountID, id string, now time.
 		}
 		first = n == 1
 		return nil
-	})
+	}()
 	return first, err
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/deadbolt/deadbolt"
@@ -36,6 +37,9 @@ func factorJSON(f *deadbolt.Factor) map[string]any {
 	if f.Phone != "" {
 		out["phone"] = deadbolt.MaskAddress(deadbolt.ChannelSMS, f.Phone)
 	}
+	if f.Kind == deadbolt.FactorWebAuthn {
+		out["name"] = f.Name
+	}
 	return out
 }
 
@@ -55,6 +59,7 @@ func (s *Server) handleFactors(w http.ResponseWriter, r *http.Request, p *signin
 type enrollRequest struct {
 	Kind  string `json:"kind"`
 	Phone string `json:"phone"`
+	Name  string `json:"name"`
 }
 
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
@@ -79,14 +84,32 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request, p *signin.
 		writeJSON(w, http.StatusCreated, map[string]any{"factor": factorJSON(e.Factor), "sent_to": e.SentTo,
 			"expires_at": ts(e.ExpiresAt), "advice": e.Advice})
 		return nil
+	case deadbolt.FactorWebAuthn:
+		e, err := s.signin.EnrollWebAuthn(r.Context(), p, req.Name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"factor": factorJSON(e.Factor), "options": e.WebAuthnOptions})
+		return nil
 	case "":
-		return deadbolt.Invalid("kind", "kind is required: totp, sms or email.")
+		return deadbolt.Invalid("kind", "kind is required: totp, webauthn, sms or email.")
 	}
-	return deadbolt.Invalid("kind", "kind must be totp, sms or email.")
+	return deadbolt.Invalid("kind", "kind must be totp, webauthn, sms or email.")
 }
 
+// codeRequest answers a factor: a code, or a passkey's credential (the
+// browser's WebAuthn response, as JSON).
 type codeRequest struct {
-	Code string `json:"code"`
+	Code       string          `json:"code"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// answer is the code, or the credential as text.
+func (q codeRequest) answer() string {
+	if len(q.Credential) > 0 && string(q.Credential) != "null" {
+		return string(q.Credential)
+	}
+	return q.Code
 }
 
 func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
@@ -94,10 +117,10 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request, p *signin
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.Code == "" {
-		return deadbolt.Invalid("code", "code is required.")
+	if req.answer() == "" {
+		return deadbolt.Invalid("code", "code is required (credential for a passkey).")
 	}
-	conf, err := s.signin.ConfirmFactor(r.Context(), p, r.PathValue("id"), req.Code, client(r))
+	conf, err := s.signin.ConfirmFactor(r.Context(), p, r.PathValue("id"), req.answer(), client(r))
 	if err != nil {
 		return err
 	}
@@ -138,6 +161,10 @@ func (s *Server) handleStepUpSend(w http.ResponseWriter, r *http.Request, p *sig
 	snt, err := s.signin.SendStepUpCode(r.Context(), p, req.Method)
 	if err != nil {
 		return err
+	}
+	if snt.WebAuthnOptions != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"options": snt.WebAuthnOptions})
+		return nil
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"sent_to": snt.To, "expires_at": ts(snt.ExpiresAt)})
 	return nil
@@ -233,9 +260,10 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request, p *signi
 }
 
 type stepUpRequest struct {
-	Method   string `json:"method"`
-	Code     string `json:"code"`
-	Password string `json:"password"`
+	Method     string          `json:"method"`
+	Code       string          `json:"code"`
+	Credential json.RawMessage `json:"credential"`
+	Password   string          `json:"password"`
 }
 
 func (s *Server) handleStepUp(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
@@ -243,7 +271,8 @@ func (s *Server) handleStepUp(w http.ResponseWriter, r *http.Request, p *signin.
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if err := s.signin.StepUp(r.Context(), p, req.Method, req.Code, req.Password, client(r)); err != nil {
+	code := codeRequest{Code: req.Code, Credential: req.Credential}.answer()
+	if err := s.signin.StepUp(r.Context(), p, req.Method, code, req.Password, client(r)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"step_up_until": ts(s.now().Add(signin.StepUpWindow))})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/deadbolt/deadbolt"
@@ -26,10 +27,11 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 type verifyRequest struct {
-	ChallengeToken string `json:"challenge_token"`
-	Method         string `json:"method"`
-	Code           string `json:"code"`
-	RememberDevice bool   `json:"remember_device"`
+	ChallengeToken string          `json:"challenge_token"`
+	Method         string          `json:"method"`
+	Code           string          `json:"code"`
+	Credential     json.RawMessage `json:"credential"`
+	RememberDevice bool            `json:"remember_device"`
 }
 
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
@@ -43,10 +45,11 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if req.Method == "" {
 		return deadbolt.Invalid("method", "method is required.")
 	}
-	if req.Code == "" {
-		return deadbolt.Invalid("code", "code is required.")
+	answer := codeRequest{Code: req.Code, Credential: req.Credential}.answer()
+	if answer == "" {
+		return deadbolt.Invalid("code", "code is required (credential for a passkey).")
 	}
-	res, err := s.signin.Verify(r.Context(), req.ChallengeToken, req.Method, req.Code, req.RememberDevice, client(r))
+	res, err := s.signin.Verify(r.Context(), req.ChallengeToken, req.Method, answer, req.RememberDevice, client(r))
 	if err != nil {
 		return err
 	}
@@ -70,6 +73,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) error {
 	snt, err := s.signin.SendChallengeCode(r.Context(), req.ChallengeToken, req.Method)
 	if err != nil {
 		return err
+	}
+	if snt.WebAuthnOptions != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"options": snt.WebAuthnOptions})
+		return nil
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"sent_to": snt.To, "expires_at": ts(snt.ExpiresAt)})
 	return nil
@@ -114,6 +121,9 @@ func resultJSON(res *signin.Result) map[string]any {
 	}
 	if res.SentTo != "" {
 		out["sent_to"] = res.SentTo
+	}
+	if res.WebAuthnOptions != nil {
+		out["webauthn"] = res.WebAuthnOptions
 	}
 	return out
 }

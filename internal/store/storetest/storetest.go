@@ -69,6 +69,8 @@ func Run(t *testing.T, open Opener) {
 		{"SSOStates", testSSOStates},
 		{"SSOAssertions", testSSOAssertions},
 		{"SSOSessions", testSSOSessions},
+		{"WebAuthnFactors", testWebAuthnFactors},
+		{"WebAuthnCeremonies", testWebAuthnCeremonies},
 		{"UserSummaries", testUserSummaries},
 		{"ReportsAndNotices", testReportsAndNotices},
 		{"Audit", testAudit},

@@ -1,0 +1,314 @@
+package signin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/deadbolt/deadbolt"
+)
+
+// Passkeys and security keys, through go-webauthn. The relying party is
+// Deadbolt's public URL: its host is the RP id (browsers refuse an IP
+// address there), its origin the only one accepted. Ceremonies live in the
+// store until their one answer; a credential's signature counter must move
+// forward (a copied authenticator shows an old count).
+
+// maxCredentialJSON bounds a client's WebAuthn response.
+const maxCredentialJSON = 32 << 10
+
+// relyingParty returns the WebAuthn configuration of the service.
+func (s *Service) relyingParty() (*webauthn.WebAuthn, error) {
+	s.waOnce.Do(func() {
+		u, err := url.Parse(s.publicURL)
+		if err != nil || u.Hostname() == "" {
+			s.waErr = deadbolt.Errorf(deadbolt.EForbidden, "Passkeys need Deadbolt's public URL to be set.")
+			return
+		}
+		if net.ParseIP(u.Hostname()) != nil {
+			s.waErr = deadbolt.Errorf(deadbolt.EForbidden, "Passkeys need Deadbolt to be reached by a host name, not an IP address (its public URL).")
+			return
+		}
+		s.wa, err = webauthn.New(&webauthn.Config{RPID: u.Hostname(), RPDisplayName: "Deadbolt", RPOrigins: []string{u.Scheme + "://" + u.Host},
+			Timeouts: webauthn.TimeoutsConfig{
+				Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: deadbolt.WebAuthnCeremonyTTL},
+				Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: deadbolt.WebAuthnCeremonyTTL},
+			}})
+		if err != nil {
+			s.waErr = deadbolt.Errorf(deadbolt.EForbidden, "Passkeys cannot be used with this public URL.")
+			s.log.Error("webauthn configuration", "err", err)
+		}
+	})
+	return s.wa, s.waErr
+}
+
+// waUser is a user as the library sees them, with their passkeys.
+type waUser struct {
+	u     *deadbolt.User
+	creds []webauthn.Credential
+}
+
+func (w waUser) WebAuthnID() []byte                         { return []byte(w.u.ID) }
+func (w waUser) WebAuthnName() string                       { return w.u.Email }
+func (w waUser) WebAuthnDisplayName() string                { return w.u.Name }
+func (w waUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
+
+// libraryUser reads the user's active passkeys.
+func libraryUser(u *deadbolt.User, factors []*deadbolt.Factor) (waUser, error) {
+	w := waUser{u: u}
+	for _, f := range factors {
+		if f.Kind != deadbolt.FactorWebAuthn || f.Status != deadbolt.FactorActive || len(f.Credential) == 0 {
+			continue
+		}
+		var c webauthn.Credential
+		if err := json.Unmarshal(f.Credential, &c); err != nil {
+			return w, err
+		}
+		w.creds = append(w.creds, c)
+	}
+	return w, nil
+}
+
+func (s *Service) ceremonyHash(scope string) []byte { return s.keys.Hash("webauthn:" + scope) }
+
+// saveCeremony keeps the library's session data for the ceremony's scope:
+// a pending factor's id (registration) or a challenge's (sign-in).
+func (s *Service) saveCeremony(ctx context.Context, acc *deadbolt.Account, userID string, purpose deadbolt.WebAuthnPurpose, scope string,
+	session *webauthn.SessionData, c deadbolt.WebAuthnCeremony) error {
+	b, err := json.Marshal(session)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	// New options for the scope replace the last ones (the browser lost
+	// them, or they were answered wrongly): only the newest can answer.
+	if _, err := s.store.ConsumeWebAuthnCeremony(ctx, s.ceremonyHash(scope), now); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return err
+	}
+	c.AccountID, c.TokenHash, c.Purpose, c.UserID, c.Session = acc.ID, s.ceremonyHash(scope), purpose, userID, b
+	c.CreatedAt, c.ExpiresAt = now, now.Add(deadbolt.WebAuthnCeremonyTTL)
+	return s.store.CreateWebAuthnCeremony(ctx, &c)
+}
+
+// takeCeremony consumes the ceremony of the scope: a ceremony answers once.
+func (s *Service) takeCeremony(ctx context.Context, acc *deadbolt.Account, scope string) (*deadbolt.WebAuthnCeremony, *webauthn.SessionData, error) {
+	c, err := s.store.ConsumeWebAuthnCeremony(ctx, s.ceremonyHash(scope), s.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.AccountID != acc.ID {
+		return nil, nil, deadbolt.Errorf(deadbolt.ENotFound, "Passkey request not found.")
+	}
+	var session webauthn.SessionData
+	if err := json.Unmarshal(c.Session, &session); err != nil {
+		return nil, nil, err
+	}
+	return c, &session, nil
+}
+
+// EnrollWebAuthn starts registering a passkey or security key: a pending
+// factor, and the options for the browser's navigator.credentials.create.
+// Credentials are made discoverable, so that the same passkey signs in
+// without a password later; the user's other passkeys are excluded.
+func (s *Service) EnrollWebAuthn(ctx context.Context, p *Principal, name string) (*Enrollment, error) {
+	if err := s.canEnroll(ctx, p, deadbolt.FactorWebAuthn); err != nil {
+		return nil, err
+	}
+	wa, err := s.relyingParty()
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "Passkey"
+	}
+	if err := deadbolt.CheckText("name", name, 60); err != nil {
+		return nil, deadbolt.Invalid("name", "A passkey's name is at most 60 characters of text.")
+	}
+	if err := s.dropPending(ctx, p, deadbolt.FactorWebAuthn); err != nil {
+		return nil, err
+	}
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	user, err := libraryUser(p.User, factors)
+	if err != nil {
+		return nil, err
+	}
+	f := &deadbolt.Factor{AccountID: p.Account.ID, UserID: p.User.ID, Kind: deadbolt.FactorWebAuthn, Name: name}
+	if err := s.store.CreateFactor(ctx, f); err != nil {
+		return nil, err
+	}
+	var exclude []protocol.CredentialDescriptor
+	for _, c := range user.creds {
+		exclude = append(exclude, c.Descriptor())
+	}
+	creation, session, err := wa.BeginRegistration(user,
+		webauthn.WithExclusions(exclude),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{ResidentKey: protocol.ResidentKeyRequirementRequired,
+			RequireResidentKey: protocol.ResidentKeyRequired(), UserVerification: protocol.VerificationPreferred}),
+		webauthn.WithConveyancePreference(protocol.PreferNoAttestation))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.saveCeremony(ctx, p.Account, p.User.ID, deadbolt.WebAuthnRegister, "register:"+f.ID, session,
+		deadbolt.WebAuthnCeremony{FactorID: f.ID}); err != nil {
+		return nil, err
+	}
+	opts, err := json.Marshal(creation)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditFactorEnrolled, ActorID: p.User.ID,
+		SubjectID: p.User.ID, Details: map[string]string{"kind": string(f.Kind), "factor_id": f.ID}})
+	return &Enrollment{Factor: f, WebAuthnOptions: opts}, nil
+}
+
+// parseCreation reads a registration response.
+func parseCreation(raw string) (*protocol.ParsedCredentialCreationData, error) {
+	if raw == "" || len(raw) > maxCredentialJSON {
+		return nil, deadbolt.Invalid("credential", "credential is the browser's answer to navigator.credentials.create, as JSON.")
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBody(strings.NewReader(raw))
+	if err != nil {
+		return nil, deadbolt.Invalid("credential", "credential is not a WebAuthn registration response.")
+	}
+	return parsed, nil
+}
+
+// verifyRegistration checks a registration response against its ceremony
+// and returns the credential to store. A false ok is a response that does
+// not verify (the audit's wrong_credential).
+func (s *Service) verifyRegistration(ctx context.Context, p *Principal, f *deadbolt.Factor, parsed *protocol.ParsedCredentialCreationData) (
+	cred *webauthn.Credential, ok bool, err error) {
+	wa, err := s.relyingParty()
+	if err != nil {
+		return nil, false, err
+	}
+	c, session, err := s.takeCeremony(ctx, p.Account, "register:"+f.ID)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, false, deadbolt.Errorf(deadbolt.EChallengeExpired, "This passkey request has expired or was answered. Start again.")
+	} else if err != nil {
+		return nil, false, err
+	}
+	if c.UserID != p.User.ID || c.FactorID != f.ID {
+		return nil, false, deadbolt.Errorf(deadbolt.EChallengeExpired, "This passkey request has expired or was answered. Start again.")
+	}
+	factors, err := s.store.FindFactors(ctx, p.Account.ID, p.User.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	user, err := libraryUser(p.User, factors)
+	if err != nil {
+		return nil, false, err
+	}
+	cred, err = wa.CreateCredential(user, *session, parsed)
+	if err != nil {
+		s.log.InfoContext(ctx, "webauthn registration refused", "factor", f.ID, "err", err)
+		return nil, false, nil
+	}
+	return cred, true, nil
+}
+
+// assertionOptions starts a sign-in ceremony with the user's passkeys for
+// the scope (a challenge's id) and returns the browser's options.
+func (s *Service) assertionOptions(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, factors []*deadbolt.Factor,
+	purpose deadbolt.WebAuthnPurpose, scope string) (json.RawMessage, error) {
+	wa, err := s.relyingParty()
+	if err != nil {
+		return nil, err
+	}
+	user, err := libraryUser(u, factors)
+	if err != nil {
+		return nil, err
+	}
+	if len(user.creds) == 0 {
+		return nil, deadbolt.Invalid("method", "You have no passkey.")
+	}
+	assertion, session, err := wa.BeginLogin(user, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.saveCeremony(ctx, acc, u.ID, purpose, scope, session, deadbolt.WebAuthnCeremony{}); err != nil {
+		return nil, err
+	}
+	return json.Marshal(assertion)
+}
+
+// parseAssertion reads a sign-in response.
+func parseAssertion(raw string) (*protocol.ParsedCredentialAssertionData, error) {
+	if raw == "" || len(raw) > maxCredentialJSON {
+		return nil, deadbolt.Invalid("credential", "credential is the browser's answer to navigator.credentials.get, as JSON.")
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBody(strings.NewReader(raw))
+	if err != nil {
+		return nil, deadbolt.Invalid("credential", "credential is not a WebAuthn assertion.")
+	}
+	return parsed, nil
+}
+
+// checkAssertion verifies a sign-in response against the ceremony of the
+// scope and records its signature. It returns the factor used, whether
+// the user was verified (PIN, biometrics) and, for a refusal, the cause.
+func (s *Service) checkAssertion(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, factors []*deadbolt.Factor, scope string,
+	parsed *protocol.ParsedCredentialAssertionData, now time.Time) (f *deadbolt.Factor, verified bool, cause string, err error) {
+	wa, err := s.relyingParty()
+	if err != nil {
+		return nil, false, "", err
+	}
+	c, session, err := s.takeCeremony(ctx, acc, scope)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, false, "no_passkey_request", nil
+	} else if err != nil {
+		return nil, false, "", err
+	}
+	if c.UserID != "" && c.UserID != u.ID {
+		return nil, false, "other_user", nil
+	}
+	for _, x := range factors {
+		if x.Kind == deadbolt.FactorWebAuthn && x.Status == deadbolt.FactorActive && bytes.Equal(x.CredentialID, parsed.RawID) {
+			f = x
+		}
+	}
+	if f == nil {
+		return nil, false, "unknown_credential", nil
+	}
+	user, err := libraryUser(u, factors)
+	if err != nil {
+		return nil, false, "", err
+	}
+	cred, err := wa.ValidateLogin(user, *session, parsed)
+	if err != nil {
+		s.log.InfoContext(ctx, "webauthn assertion refused", "factor", f.ID, "err", err)
+		return f, false, "wrong_assertion", nil
+	}
+	b, err := json.Marshal(cred)
+	if err != nil {
+		return nil, false, "", err
+	}
+	if err := s.store.UseWebAuthnSignature(ctx, acc.ID, f.ID, cred.Authenticator.SignCount, b, now); deadbolt.IsCode(err, deadbolt.EConflict) {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditWebAuthnCloned, SubjectID: u.ID,
+			Details: map[string]string{"factor_id": f.ID, "sign_count": uintText(cred.Authenticator.SignCount),
+				"stored_sign_count": uintText(f.SignCount)}})
+		return f, false, "cloned_authenticator", nil
+	} else if err != nil {
+		return nil, false, "", err
+	}
+	return f, parsed.Response.AuthenticatorData.Flags.HasUserVerified(), "", nil
+}
+
+// passkeyScope is the ceremony scope of a sign-in challenge or step-up.
+func passkeyScope(scope string) string { return "passkey:" + scope }
+
+func uintText(n uint32) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
