@@ -159,6 +159,10 @@ func amrOf(s *deadbolt.Session) (amr []string, acr string) {
 		return amr, ACRPwdOnly
 	}
 	switch s.SecondFactorMethod {
+	case signin.MethodPasskey:
+		// A passkey that verified its user, without a password: both
+		// factors in one.
+		return append(amr, "hwk", "mfa"), ACRMFA
 	case string(deadbolt.FactorSMS):
 		amr = append(amr, "sms")
 	case "webauthn":

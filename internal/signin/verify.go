@@ -179,6 +179,15 @@ const reservedAttempts = deadbolt.ChallengeMaxAttempts + 1
 // Verify answers a second-factor challenge with a code.
 func (s *Service) Verify(ctx context.Context, challengeToken, method, code string, remember bool, c Client) (*Result, error) {
 	now := s.now()
+	if method == string(deadbolt.FactorWebAuthn) && strings.HasPrefix(challengeToken, PrefixChallenge) && len(challengeToken) <= 64 {
+		// A passwordless sign-in's token names a ceremony, not a challenge.
+		cer, session, err := s.takeCeremonyByHash(ctx, s.ceremonyHash(passwordlessScope(challengeToken)))
+		if err == nil {
+			return s.verifyPasswordless(ctx, cer, session, code, remember, c, now)
+		} else if !deadbolt.IsCode(err, deadbolt.ENotFound) {
+			return nil, err
+		}
+	}
 	ch, err := s.liveChallenge(ctx, challengeToken, now)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/deadbolt/deadbolt"
+	"github.com/deadbolt/deadbolt/internal/secret"
 )
 
 // Passkeys and security keys, through go-webauthn. The relying party is
@@ -99,12 +100,20 @@ func (s *Service) saveCeremony(ctx context.Context, acc *deadbolt.Account, userI
 
 // takeCeremony consumes the ceremony of the scope: a ceremony answers once.
 func (s *Service) takeCeremony(ctx context.Context, acc *deadbolt.Account, scope string) (*deadbolt.WebAuthnCeremony, *webauthn.SessionData, error) {
-	c, err := s.store.ConsumeWebAuthnCeremony(ctx, s.ceremonyHash(scope), s.now())
+	c, session, err := s.takeCeremonyByHash(ctx, s.ceremonyHash(scope))
 	if err != nil {
 		return nil, nil, err
 	}
 	if c.AccountID != acc.ID {
 		return nil, nil, deadbolt.Errorf(deadbolt.ENotFound, "Passkey request not found.")
+	}
+	return c, session, nil
+}
+
+func (s *Service) takeCeremonyByHash(ctx context.Context, hash []byte) (*deadbolt.WebAuthnCeremony, *webauthn.SessionData, error) {
+	c, err := s.store.ConsumeWebAuthnCeremony(ctx, hash, s.now())
+	if err != nil {
+		return nil, nil, err
 	}
 	var session webauthn.SessionData
 	if err := json.Unmarshal(c.Session, &session); err != nil {
@@ -312,3 +321,148 @@ func uintText(n uint32) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// PasskeyChallenge is the start of a passwordless sign-in.
+type PasskeyChallenge struct {
+	Token   string // the challenge_token to verify with
+	Options json.RawMessage
+}
+
+// passwordlessScope is the ceremony scope of a passwordless sign-in's
+// token.
+func passwordlessScope(token string) string { return "passwordless:" + token }
+
+// BeginPasskeySignIn starts a passwordless sign-in at the account: options
+// for a discoverable credential, any of the account's; the credential the
+// browser picks names its user.
+func (s *Service) BeginPasskeySignIn(ctx context.Context, slug string) (*PasskeyChallenge, error) {
+	acc, err := s.store.FindAccountBySlug(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	wa, err := s.relyingParty()
+	if err != nil {
+		return nil, err
+	}
+	assertion, session, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return nil, err
+	}
+	token := secret.NewToken(PrefixChallenge)
+	if err := s.saveCeremony(ctx, acc, "", deadbolt.WebAuthnPasswordless, passwordlessScope(token), session, deadbolt.WebAuthnCeremony{}); err != nil {
+		return nil, err
+	}
+	opts, err := json.Marshal(assertion)
+	if err != nil {
+		return nil, err
+	}
+	return &PasskeyChallenge{Token: token, Options: opts}, nil
+}
+
+// verifyPasswordless answers a passwordless sign-in. A passkey that
+// verified its user (PIN, biometrics) is two factors in one: the user is
+// signed in. One that did not is one factor: the password is still asked.
+// Every failure is the one invalid_credentials answer, as for passwords.
+func (s *Service) verifyPasswordless(ctx context.Context, cer *deadbolt.WebAuthnCeremony, session *webauthn.SessionData, raw string,
+	remember bool, c Client, now time.Time) (*Result, error) {
+	acc, err := s.store.FindAccountByID(ctx, cer.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := parseAssertion(raw)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(cause, userID string) error {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: userID, IP: c.IP,
+			Details: map[string]string{"step": "passkey", "cause": cause}})
+		return errPasskeyRefused
+	}
+	att, err := s.reserve(ctx, acc.ID, now, s.ipLimit(c.IP))
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.store.FindFactorByCredentialID(ctx, acc.ID, parsed.RawID)
+	if deadbolt.IsCode(err, deadbolt.ENotFound) {
+		return nil, fail("unknown_credential", "")
+	} else if err != nil {
+		return nil, err
+	}
+	if string(parsed.Response.UserHandle) != f.UserID {
+		return nil, fail("wrong_user_handle", f.UserID)
+	}
+	u, err := s.store.FindUserByID(ctx, acc.ID, f.UserID)
+	if err != nil {
+		return nil, fail("unknown_user", f.UserID)
+	}
+	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !acc.Policy.Allows(deadbolt.FactorWebAuthn, u.Role) {
+		return nil, fail("method_not_allowed", u.ID)
+	}
+	user, err := libraryUser(u, factors)
+	if err != nil {
+		return nil, err
+	}
+	wa, err := s.relyingParty()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := wa.ValidateDiscoverableLogin(func(_, _ []byte) (webauthn.User, error) { return user, nil }, *session, parsed)
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey sign-in refused", "factor", f.ID, "err", err)
+		return nil, fail("wrong_assertion", u.ID)
+	}
+	b, err := json.Marshal(cred)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.UseWebAuthnSignature(ctx, acc.ID, f.ID, cred.Authenticator.SignCount, b, now); deadbolt.IsCode(err, deadbolt.EConflict) {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditWebAuthnCloned, SubjectID: u.ID,
+			Details: map[string]string{"factor_id": f.ID, "sign_count": uintText(cred.Authenticator.SignCount), "stored_sign_count": uintText(f.SignCount)}})
+		return nil, fail("cloned_authenticator", u.ID)
+	} else if err != nil {
+		return nil, err
+	}
+	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		// Something the user has, not yet something they know or are.
+		att.succeeded(ctx)
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"step": "passkey", "cause": "no_user_verification", "factor_id": f.ID}})
+		return nil, deadbolt.Errorf(deadbolt.EInvalidCredentials,
+			"Your passkey did not check that it is you (no PIN or fingerprint): sign in with your password; the passkey then serves as the second step.")
+	}
+	att.succeeded(ctx)
+	proof := sessionProof{secondFactor: now, method: MethodPasskey}
+	var deviceToken string
+	device := s.findDevice(ctx, acc, u, c.DeviceToken)
+	if days := acc.Policy.RememberDevice(u.Role); remember && days > 0 {
+		d, token := s.newDevice(acc, u, c, now, now.Add(days))
+		if err := s.store.CreateDevice(ctx, d); err != nil {
+			return nil, err
+		}
+		proof.deviceID, deviceToken = d.ID, token
+	} else if device != nil {
+		proof.deviceID = device.ID
+		s.seeDevice(ctx, device, c, now)
+	}
+	res, err := s.signedIn(ctx, acc, u, c, now, proof)
+	if err != nil {
+		return nil, err
+	}
+	res.DeviceToken = deviceToken
+	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInSucceeded, ActorID: u.ID, SubjectID: u.ID, IP: c.IP,
+		Details: map[string]string{"method": MethodPasskey, "factor_id": f.ID}})
+	if device == nil {
+		s.newDeviceNotice(ctx, acc, u, c)
+	}
+	return res, nil
+}
+
+// MethodPasskey names a passwordless sign-in with a passkey that verified
+// its user: two factors in one (Session.SecondFactorMethod).
+const MethodPasskey = "passkey"
+
+var errPasskeyRefused = deadbolt.Errorf(deadbolt.EInvalidCredentials, "This passkey could not sign you in.")

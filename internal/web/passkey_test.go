@@ -234,3 +234,69 @@ func (e *env) sessionAt(slug, email, pw string) string {
 	}
 	return r.str("session_token")
 }
+
+func TestPasskeyPasswordless(t *testing.T) {
+	eachDB(t, func(t *testing.T, base *env) {
+		e, rp := base.withPasskeys()
+		const email, pw = "agent@acme.example", "an agent's long passphrase"
+		agent := e.user(email, deadbolt.RoleAgent, pw)
+		tok := e.session(email, pw)
+		auth := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(agent.ID)})
+		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		if conf := e.registerPasskey(tok, rp, &auth, cred); conf.status != 200 {
+			t.Fatalf("register = %d %s", conf.status, conf.raw)
+		}
+		begin := func(t *testing.T) response {
+			t.Helper()
+			r := e.req("POST", "/api/v1/accounts/acme/signin/passkey", "", map[string]any{})
+			if r.status != 200 || r.str("challenge_token") == "" || r.body["options"] == nil {
+				t.Fatalf("begin passwordless = %d %s", r.status, r.raw)
+			}
+			if b, _ := json.Marshal(r.body["options"]); strings.Contains(string(b), "allowCredentials") {
+				t.Errorf("passwordless options name credentials (%s): they must let the authenticator choose", b)
+			}
+			return r
+		}
+		verify := func(ch string, credential json.RawMessage) response {
+			return e.req("POST", "/api/v1/signin/verify", "", map[string]any{"challenge_token": ch, "method": "webauthn", "credential": credential})
+		}
+
+		t.Run("with user verification: signed in", func(t *testing.T) {
+			r := begin(t)
+			a := assertion(t, r.body["options"], rp, auth, auth.Credentials[0])
+			v := verify(r.str("challenge_token"), a)
+			if v.status != 200 || v.str("status") != "signed_in" {
+				t.Fatalf("passwordless = %d %s", v.status, v.raw)
+			}
+			me := e.req("GET", "/api/v1/me", v.str("session_token"), nil)
+			if me.status != 200 || !strings.Contains(me.raw, email) {
+				t.Errorf("the passwordless session's /me = %d %s", me.status, me.raw)
+			}
+			// The same answer again: its ceremony was used.
+			if v := verify(r.str("challenge_token"), a); v.status != 410 && v.status != 401 {
+				t.Errorf("a replayed passwordless answer = %d %s, want refused", v.status, v.raw)
+			}
+		})
+
+		t.Run("without user verification: the password is still asked", func(t *testing.T) {
+			noUV := auth
+			noUV.Options.UserNotVerified = true
+			noUV.Credentials[0].Counter = 5
+			r := begin(t)
+			v := verify(r.str("challenge_token"), assertion(t, r.body["options"], rp, noUV, noUV.Credentials[0]))
+			if v.status != 401 || !strings.Contains(v.raw, "sign in with your password") {
+				t.Errorf("passwordless without user verification = %d %s, want the password asked", v.status, v.raw)
+			}
+		})
+
+		t.Run("an unknown credential", func(t *testing.T) {
+			other := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(agent.ID)})
+			oc := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+			other.AddCredential(oc)
+			r := begin(t)
+			if v := verify(r.str("challenge_token"), assertion(t, r.body["options"], rp, other, oc)); v.status != 401 || v.errCode() != "invalid_credentials" {
+				t.Errorf("an unknown credential = %d %s, want invalid_credentials", v.status, v.raw)
+			}
+		})
+	})
+}

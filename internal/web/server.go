@@ -116,6 +116,7 @@ func (s *Server) routes() {
 	m := s.mux
 	m.Handle("POST /api/v1/accounts/{account}/signin", s.api(s.handleSignIn))
 	m.Handle("POST /api/v1/signin/verify", s.api(s.handleVerify))
+	m.Handle("POST /api/v1/accounts/{account}/signin/passkey", s.api(s.handlePasskeySignIn))
 	m.Handle("POST /api/v1/signin/send", s.api(s.handleSend))
 	m.Handle("POST /api/v1/accounts/{account}/invitation", s.api(s.handleAcceptInvitation))
 	m.Handle("POST /api/v1/signout", s.authed(false, s.handleSignOut))

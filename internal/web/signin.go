@@ -57,6 +57,17 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handlePasskeySignIn starts a passwordless sign-in: the options for a
+// discoverable credential, and the token to verify with.
+func (s *Server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) error {
+	pc, err := s.signin.BeginPasskeySignIn(r.Context(), r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"challenge_token": pc.Token, "options": pc.Options})
+	return nil
+}
+
 type sendRequest struct {
 	ChallengeToken string `json:"challenge_token"`
 	Method         string `json:"method"`
