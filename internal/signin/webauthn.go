@@ -50,6 +50,18 @@ func (s *Service) relyingParty() (*webauthn.WebAuthn, error) {
 	return s.wa, s.waErr
 }
 
+// PasskeysAvailable reports whether passkeys can be used here: the public
+// URL has a host name.
+func (s *Service) PasskeysAvailable() bool {
+	_, err := s.relyingParty()
+	return err == nil
+}
+
+// OwnFactor returns the principal's factor with the id.
+func (s *Service) OwnFactor(ctx context.Context, p *Principal, id string) (*deadbolt.Factor, error) {
+	return s.ownFactor(ctx, p, id)
+}
+
 // waUser is a user as the library sees them, with their passkeys.
 type waUser struct {
 	u     *deadbolt.User

@@ -26,7 +26,7 @@ var staticFiles embed.FS
 var funcs = template.FuncMap{
 	"methodName": func(m string) string {
 		return map[string]string{"totp": "authenticator app", "sms": "text message (SMS)", "email": "email",
-			"recovery_code": "recovery code"}[m]
+			"recovery_code": "recovery code", "webauthn": "passkey or security key"}[m]
 	},
 	"roleName": func(r deadbolt.Role) string {
 		return map[deadbolt.Role]string{deadbolt.RoleOwner: "Owner", deadbolt.RoleAdmin: "Admin", deadbolt.RoleAgent: "Agent",
@@ -220,6 +220,7 @@ func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
 		if e := r.URL.Query().Get("email"); len(e) <= 320 {
 			d["Email"] = e
 		}
+		s.passkeySignIn(r, acc, d)
 		s.render(w, r, 200, "signin", d)
 		return
 	}
@@ -237,6 +238,40 @@ func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+		s.passkeySignIn(r, acc, d)
+		s.render(w, r, Status(deadbolt.ErrorCode(err)), "signin", d)
+		return
+	}
+	s.afterStep(w, r, slug, res)
+}
+
+// passkeySignIn offers passwordless sign-in on the sign-in page when the
+// account allows passkeys: a ceremony's options and token, made as the
+// page renders (each showing of the page has its own, used once).
+func (s *Server) passkeySignIn(r *http.Request, acc *deadbolt.Account, d page) {
+	if slices.Contains(acc.Policy.AllowedMethods, deadbolt.FactorWebAuthn) && s.signin.PasskeysAvailable() {
+		if pc, err := s.signin.BeginPasskeySignIn(r.Context(), acc.Slug); err == nil {
+			d["Passkey"] = map[string]any{"Token": pc.Token, "Options": template.JS(pc.Options)}
+		} else {
+			s.log.WarnContext(r.Context(), "passkey sign-in options", "err", err)
+		}
+	}
+}
+
+// pagePasskeySignIn answers a passwordless sign-in from the sign-in page.
+func (s *Server) pagePasskeySignIn(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("account")
+	acc, err := s.signin.Account(r.Context(), slug)
+	if err != nil {
+		s.pageError(w, r, err, "/")
+		return
+	}
+	res, err := s.signin.Verify(r.Context(), r.PostFormValue("token"), string(deadbolt.FactorWebAuthn), r.PostFormValue("code"), false, s.pageClient(r))
+	if err != nil {
+		d := s.base(r, slug, acc.Name)
+		d["SSO"], d["SSODiscovery"] = s.ssoButtons(r, acc)
+		s.passkeySignIn(r, acc, d)
+		d["Error"] = errorText(err)
 		s.render(w, r, Status(deadbolt.ErrorCode(err)), "signin", d)
 		return
 	}
@@ -306,7 +341,18 @@ func (s *Server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d["Others"] = others
+	passkeyOptions := func() {
+		if method != string(deadbolt.FactorWebAuthn) {
+			return
+		}
+		if snt, err := s.signin.SendChallengeCode(r.Context(), tok, method); err == nil {
+			d["WebAuthnOptions"] = template.JS(snt.WebAuthnOptions)
+		} else {
+			d["Error"] = errorText(err)
+		}
+	}
 	if r.Method == http.MethodGet {
+		passkeyOptions()
 		s.render(w, r, 200, "verify", d)
 		return
 	}
@@ -321,6 +367,7 @@ func (s *Server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		default:
 			d["Error"] = errorText(err)
 		}
+		passkeyOptions() // the last ceremony was spent: new options to try again
 		s.render(w, r, Status(deadbolt.ErrorCode(err)), "verify", d)
 		return
 	}
@@ -409,8 +456,8 @@ func (s *Server) pageSetup(w http.ResponseWriter, r *http.Request) {
 	d := s.setupPage(r, p)
 	d["Forced"] = p.Challenge != nil
 	var kinds []string
-	for _, k := range []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail} {
-		if p.Account.Policy.Allows(k, p.User.Role) {
+	for _, k := range deadbolt.FactorKinds {
+		if p.Account.Policy.Allows(k, p.User.Role) && (k != deadbolt.FactorWebAuthn || s.signin.PasskeysAvailable()) {
 			kinds = append(kinds, string(k))
 		}
 	}
@@ -434,9 +481,12 @@ func (s *Server) pageSetup(w http.ResponseWriter, r *http.Request) {
 	kind := deadbolt.FactorKind(r.PostFormValue("kind"))
 	var e *signin.Enrollment
 	var err error
-	if kind == deadbolt.FactorTOTP {
+	switch kind {
+	case deadbolt.FactorTOTP:
 		e, err = s.signin.EnrollTOTP(r.Context(), p)
-	} else {
+	case deadbolt.FactorWebAuthn:
+		e, err = s.signin.EnrollWebAuthn(r.Context(), p, r.PostFormValue("name"))
+	default:
 		e, err = s.signin.EnrollPasscode(r.Context(), p, kind, r.PostFormValue("phone"))
 	}
 	if err != nil {
@@ -450,6 +500,11 @@ func (s *Server) pageSetup(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderConfirm(w http.ResponseWriter, r *http.Request, d page, e *signin.Enrollment, errText string, status int) {
 	d["Kind"], d["FactorID"], d["QR"], d["Secret"] = string(e.Factor.Kind), e.Factor.ID, e.QRValue, groupSecret(e.Secret)
 	d["SentTo"], d["Advice"] = e.SentTo, e.Advice
+	if e.WebAuthnOptions != nil {
+		// JSON from json.Marshal, which escapes <, > and &: safe raw in
+		// the page's JSON script block.
+		d["WebAuthnOptions"] = template.JS(e.WebAuthnOptions)
+	}
 	if errText != "" {
 		d["Error"] = errText
 	}
@@ -484,6 +539,14 @@ func (s *Server) pageSetupConfirm(w http.ResponseWriter, r *http.Request) {
 		if deadbolt.IsCode(err, deadbolt.EChallengeExpired) {
 			s.setCookie(w, "challenge", "", -1)
 			redirect(w, r, slugPath(slug, "/signin"), "expired")
+			return
+		}
+		if f, ferr := s.signin.OwnFactor(r.Context(), p, id); ferr == nil && f.Kind == deadbolt.FactorWebAuthn {
+			// A passkey's ceremony is spent: set-up starts again.
+			d := s.setupPage(r, p)
+			d["Error"] = errorText(err)
+			d["Kinds"] = []string{string(deadbolt.FactorWebAuthn)}
+			s.render(w, r, Status(deadbolt.ErrorCode(err)), "setup", d)
 			return
 		}
 		e, perr := s.signin.PendingFactor(r.Context(), p, id)
@@ -733,7 +796,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.withUser(s.base(r, p.Account.Slug, p.Account.Name), p)
 	d["Policy"], d["Roles"], d["OIDC"], d["SSOOn"] = p.Account.Policy, deadbolt.Roles, s.oidc != nil, s.sso != nil
-	d["AllMethods"] = []deadbolt.FactorKind{deadbolt.FactorTOTP, deadbolt.FactorSMS, deadbolt.FactorEmail}
+	d["AllMethods"] = deadbolt.FactorKinds
 	if r.Method == http.MethodGet {
 		s.render(w, r, 200, "admin", d)
 		return
@@ -941,6 +1004,7 @@ func (s *Server) pageRoutes() {
 	a := "/accounts/{account}"
 	pm.HandleFunc("GET "+a+"/signin", s.pageSignIn)
 	pm.HandleFunc("POST "+a+"/signin", s.pageSignIn)
+	pm.HandleFunc("POST "+a+"/signin/passkey", s.pagePasskeySignIn)
 	pm.HandleFunc("GET "+a+"/signin/verify", s.pageVerify)
 	pm.HandleFunc("POST "+a+"/signin/verify", s.pageVerify)
 	pm.HandleFunc("POST "+a+"/signin/send", s.pageSend)

@@ -89,6 +89,7 @@ func (s *Server) pageSSODiscover(w http.ResponseWriter, r *http.Request) {
 		d := s.base(r, slug, acc.Name)
 		d["SSO"], d["SSODiscovery"] = s.ssoButtons(r, acc)
 		d["Email"] = r.PostFormValue("email")
+		s.passkeySignIn(r, acc, d)
 		d["Error"] = "No identity provider of " + acc.Name + " is set up for this email's domain. Sign in with your password, or pick your provider."
 		s.render(w, r, http.StatusBadRequest, "signin", d)
 		return
