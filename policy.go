@@ -40,6 +40,12 @@ type Policy struct {
 	// they sign in through an identity provider. Owners keep their
 	// password and 2FA, to get in when the provider is down (break-glass).
 	RequireSSOTeamMembers bool `json:"require_sso_team_members"`
+	// WebAuthnAAGUIDAllow, when not empty, is the only authenticator
+	// models (AAGUIDs, lower-case UUIDs) whose passkeys are accepted;
+	// WebAuthnAAGUIDDeny are refused. Both apply at registration and at
+	// every sign-in, so tightening them retires passkeys already made.
+	WebAuthnAAGUIDAllow []string `json:"webauthn_aaguid_allow"`
+	WebAuthnAAGUIDDeny  []string `json:"webauthn_aaguid_deny"`
 
 	// When each requirement was switched on: the grace period of a user
 	// runs from the later of this and their creation. Kept by the service;
@@ -60,6 +66,8 @@ const (
 // a PUT leaves out.
 func DefaultPolicy() Policy {
 	return Policy{
+		WebAuthnAAGUIDAllow: []string{},
+		WebAuthnAAGUIDDeny:  []string{},
 		AllowedMethods: []FactorKind{FactorTOTP, FactorSMS, FactorEmail},
 		RememberDeviceDays: map[Role]int{
 			RoleOwner: 30, RoleAdmin: 30, RoleAgent: 30, RoleEndUser: 30,
@@ -95,6 +103,25 @@ func (p *Policy) Validate() error {
 	p.AllowedMethods = methods
 	if p.StrongMethodsOnly && !slices.ContainsFunc(p.AllowedMethods, FactorKind.Strong) {
 		return Invalid("allowed_methods", "strong_methods_only needs a strong method (totp) in allowed_methods.")
+	}
+	for _, l := range []struct {
+		field string
+		list  *[]string
+	}{{"webauthn_aaguid_allow", &p.WebAuthnAAGUIDAllow}, {"webauthn_aaguid_deny", &p.WebAuthnAAGUIDDeny}} {
+		if len(*l.list) > 100 {
+			return Invalid(l.field, "%s takes at most 100 AAGUIDs.", l.field)
+		}
+		out := []string{}
+		for _, a := range *l.list {
+			a = strings.ToLower(strings.TrimSpace(a))
+			if !validUUID(a) {
+				return Invalid(l.field, "%s: %q is not an AAGUID (a UUID such as cb69481e-8ff7-4039-93ec-0a2729a154a8).", l.field, truncateText(a, 40))
+			}
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+		*l.list = out
 	}
 	if p.RememberDeviceDays == nil {
 		p.RememberDeviceDays = map[Role]int{}
@@ -189,4 +216,49 @@ func (p *Policy) SessionMax() time.Duration {
 // SMSCountryBlocked reports whether SMS to the ISO country is refused.
 func (p *Policy) SMSCountryBlocked(country string) bool {
 	return slices.Contains(p.SMSBlockedCountries, strings.ToUpper(country))
+}
+
+// validUUID accepts the canonical form of a UUID, lower case.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// AAGUIDString is the canonical form of a 16-byte AAGUID.
+func AAGUIDString(b []byte) string {
+	if len(b) != 16 {
+		return "00000000-0000-0000-0000-000000000000"
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, 36)
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, hex[c>>4], hex[c&0xf])
+	}
+	return string(out)
+}
+
+// AllowsAuthenticator reports whether passkeys of the authenticator model
+// are accepted.
+func (p *Policy) AllowsAuthenticator(aaguid string) bool {
+	if slices.Contains(p.WebAuthnAAGUIDDeny, aaguid) {
+		return false
+	}
+	return len(p.WebAuthnAAGUIDAllow) == 0 || slices.Contains(p.WebAuthnAAGUIDAllow, aaguid)
 }

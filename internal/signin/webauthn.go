@@ -236,6 +236,11 @@ func (s *Service) verifyRegistration(ctx context.Context, p *Principal, f *deadb
 		s.log.InfoContext(ctx, "webauthn registration refused", "factor", f.ID, "err", err)
 		return nil, false, nil
 	}
+	if aaguid := deadbolt.AAGUIDString(cred.Authenticator.AAGUID); !p.Account.Policy.AllowsAuthenticator(aaguid) {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: p.Account.ID, Type: deadbolt.AuditSignInFailed, SubjectID: p.User.ID,
+			Details: map[string]string{"step": "confirm_factor", "factor_id": f.ID, "cause": "authenticator_not_allowed", "aaguid": aaguid}})
+		return nil, false, errAuthenticatorNotAllowed
+	}
 	return cred, true, nil
 }
 
@@ -310,6 +315,9 @@ func (s *Service) checkAssertion(ctx context.Context, acc *deadbolt.Account, u *
 	if err != nil {
 		s.log.InfoContext(ctx, "webauthn assertion refused", "factor", f.ID, "err", err)
 		return f, false, "wrong_assertion", nil
+	}
+	if !acc.Policy.AllowsAuthenticator(deadbolt.AAGUIDString(cred.Authenticator.AAGUID)) {
+		return f, false, "authenticator_not_allowed", nil
 	}
 	b, err := json.Marshal(cred)
 	if err != nil {
@@ -427,6 +435,9 @@ func (s *Service) verifyPasswordless(ctx context.Context, cer *deadbolt.WebAuthn
 		s.log.InfoContext(ctx, "passkey sign-in refused", "factor", f.ID, "err", err)
 		return nil, fail("wrong_assertion", u.ID)
 	}
+	if !acc.Policy.AllowsAuthenticator(deadbolt.AAGUIDString(cred.Authenticator.AAGUID)) {
+		return nil, fail("authenticator_not_allowed", u.ID)
+	}
 	b, err := json.Marshal(cred)
 	if err != nil {
 		return nil, err
@@ -476,5 +487,8 @@ func (s *Service) verifyPasswordless(ctx context.Context, cer *deadbolt.WebAuthn
 // MethodPasskey names a passwordless sign-in with a passkey that verified
 // its user: two factors in one (Session.SecondFactorMethod).
 const MethodPasskey = "passkey"
+
+var errAuthenticatorNotAllowed = deadbolt.Errorf(deadbolt.EMethodNotAllowed,
+	"Your account does not allow this kind of passkey or security key. Ask an admin which ones it accepts.")
 
 var errPasskeyRefused = deadbolt.Errorf(deadbolt.EInvalidCredentials, "This passkey could not sign you in.")

@@ -27,7 +27,8 @@ const apiDefaultPolicy = `{"require_2fa_team_members": false, "require_2fa_end_u
 	"allowed_methods": ["totp", "sms", "email"], "strong_methods_only": false,
 	"remember_device_days": {"owner": 30, "admin": 30, "agent": 30, "end_user": 30},
 	"session_idle_minutes": 60, "session_max_hours": 12, "sms_blocked_countries": [],
-	"password_api_access": false, "new_device_notices": true, "require_2fa_sso_users": false, "require_sso_team_members": false}`
+	"password_api_access": false, "new_device_notices": true, "require_2fa_sso_users": false, "require_sso_team_members": false,
+	"webauthn_aaguid_allow": [], "webauthn_aaguid_deny": []}`
 
 // betaPassword is the password of the owner of the second account.
 const betaPassword = "the beta owner's long passphrase"

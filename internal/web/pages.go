@@ -816,6 +816,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
 	next.NewDeviceNotices = f.Get("new_device_notices") == "1"
 	next.Require2FASSOUsers = f.Get("require_2fa_sso_users") == "1"
 	next.RequireSSOTeamMembers = f.Get("require_sso_team_members") == "1"
+	next.WebAuthnAAGUIDAllow, next.WebAuthnAAGUIDDeny = lines(f.Get("webauthn_aaguid_allow")), lines(f.Get("webauthn_aaguid_deny"))
 	next.AllowedMethods = nil
 	for _, m := range f["allowed_methods"] {
 		next.AllowedMethods = append(next.AllowedMethods, deadbolt.FactorKind(m))

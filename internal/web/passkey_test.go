@@ -205,6 +205,26 @@ func TestPasskeySecondFactor(t *testing.T) {
 			}
 		})
 
+		t.Run("an authenticator model the policy refuses", func(t *testing.T) {
+			model := deadbolt.AAGUIDString(auth.Aaguid[:])
+			e.setPolicy(func(p *deadbolt.Policy) { p.WebAuthnAAGUIDDeny = []string{model} })
+			auth.Credentials[0].Counter = 15
+			r := signIn(t)
+			if v := verify(r.str("challenge_token"), assertion(t, r.body["webauthn"], rp, auth, auth.Credentials[0])); v.status != 401 {
+				t.Errorf("a denied authenticator's passkey = %d %s, want refused", v.status, v.raw)
+			}
+			// Only another model allowed: refused too; then any again.
+			e.setPolicy(func(p *deadbolt.Policy) {
+				p.WebAuthnAAGUIDDeny, p.WebAuthnAAGUIDAllow = nil, []string{"cb69481e-8ff7-4039-93ec-0a2729a154a8"}
+			})
+			auth.Credentials[0].Counter = 16
+			r = signIn(t)
+			if v := verify(r.str("challenge_token"), assertion(t, r.body["webauthn"], rp, auth, auth.Credentials[0])); v.status != 401 {
+				t.Errorf("a passkey of a model not on the allow-list = %d %s, want refused", v.status, v.raw)
+			}
+			e.setPolicy(func(p *deadbolt.Policy) { p.WebAuthnAAGUIDAllow = nil })
+		})
+
 		t.Run("new options for a challenge", func(t *testing.T) {
 			r := signIn(t)
 			s := e.req("POST", "/api/v1/signin/send", "", map[string]any{"challenge_token": r.str("challenge_token"), "method": "webauthn"})
