@@ -68,7 +68,7 @@ func DefaultPolicy() Policy {
 	return Policy{
 		WebAuthnAAGUIDAllow: []string{},
 		WebAuthnAAGUIDDeny:  []string{},
-		AllowedMethods: []FactorKind{FactorTOTP, FactorSMS, FactorEmail},
+		AllowedMethods:      []FactorKind{FactorTOTP, FactorSMS, FactorEmail},
 		RememberDeviceDays: map[Role]int{
 			RoleOwner: 30, RoleAdmin: 30, RoleAgent: 30, RoleEndUser: 30,
 		},
