@@ -695,14 +695,27 @@ func (s *Server) pageConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var methods, send []string
+	passkey := false
 	for _, m := range tf.Methods {
+		if m == string(deadbolt.FactorWebAuthn) {
+			passkey = true // its own form: the browser asks the authenticator
+			continue
+		}
 		methods = append(methods, m)
 		if m == "sms" || m == "email" {
 			send = append(send, m)
 		}
 	}
+	passkeyOptions := func() {
+		if !passkey {
+			return
+		}
+		if snt, err := s.signin.SendStepUpCode(r.Context(), p, string(deadbolt.FactorWebAuthn)); err == nil {
+			d["WebAuthnOptions"] = template.JS(snt.WebAuthnOptions)
+		}
+	}
 	d["Methods"], d["SendMethods"], d["Next"] = methods, send, "security"
-	if len(methods) == 0 && p.Session != nil && p.Session.SSOProviderID != "" && s.sso != nil {
+	if len(methods) == 0 && !passkey && p.Session != nil && p.Session.SSOProviderID != "" && s.sso != nil {
 		// Signed in by an identity provider and without a factor here:
 		// the proof is a fresh sign-in there (a new session).
 		if prov, err := s.sso.Provider(r.Context(), p.Account, p.Session.SSOProviderID); err == nil {
@@ -715,12 +728,14 @@ func (s *Server) pageConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Method == http.MethodGet {
+		passkeyOptions()
 		s.render(w, r, 200, "confirm", d)
 		return
 	}
 	err = s.signin.StepUp(r.Context(), p, r.PostFormValue("method"), r.PostFormValue("code"), r.PostFormValue("password"), s.pageClient(r))
 	if err != nil {
 		d["Error"] = errorText(err)
+		passkeyOptions()
 		s.render(w, r, Status(deadbolt.ErrorCode(err)), "confirm", d)
 		return
 	}

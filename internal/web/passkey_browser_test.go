@@ -56,7 +56,8 @@ func TestPasskeyBrowser(t *testing.T) {
 	// Register: set-up page, name it, create it.
 	passwordSignIn()
 	at("password", "/security")
-	run(t, ctx, "set-up page", chromedp.Navigate(site+"/security/setup"), chromedp.WaitVisible("#passkey-name", chromedp.ByQuery))
+	run(t, ctx, "security settings: add a method", chromedp.Click(`//a[contains(., "Add a method")]`, chromedp.BySearch),
+		chromedp.WaitVisible("#passkey-name", chromedp.ByQuery))
 	shot(t, ctx, "passkey-setup")
 	run(t, ctx, "add a passkey", chromedp.SetValue("#passkey-name", "This laptop", chromedp.ByQuery),
 		chromedp.Click(`//button[contains(., "Add a passkey")]`, chromedp.BySearch), chromedp.WaitVisible("#create-passkey", chromedp.ByQuery))
@@ -101,6 +102,10 @@ func TestPasskeyBrowser(t *testing.T) {
 	if n := e.auditCount(deadbolt.AuditSignInSucceeded, map[string]string{"method": "webauthn"}); n != 1 {
 		t.Errorf("signin.succeeded method webauthn = %d, want 1", n)
 	}
+	// Step-up with it, on the confirmation page.
+	run(t, ctx, "step-up", chromedp.Navigate(site+"/security/confirm"), chromedp.WaitVisible("#confirm-passkey", chromedp.ByQuery),
+		chromedp.Click("#confirm-passkey", chromedp.ByQuery), chromedp.WaitVisible("header form button", chromedp.ByQuery))
+	at("step-up", "/security?m=confirmed")
 
 	// With autofill: the sign-in page asks at once (conditional
 	// mediation), and the virtual authenticator answers.
