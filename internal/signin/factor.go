@@ -156,6 +156,9 @@ func (s *Service) ResendFactorCode(ctx context.Context, p *Principal, id string)
 	if f.Kind == deadbolt.FactorTOTP {
 		return nil, deadbolt.Invalid("id", "An authenticator app makes its own codes: nothing to send.")
 	}
+	if f.Kind == deadbolt.FactorWebAuthn {
+		return nil, deadbolt.Invalid("id", "A passkey sends no code: start adding it again for new options.")
+	}
 	return s.sendCode(ctx, sendRequest{acc: p.Account, user: p.User, factorID: f.ID, channel: channelOf(f.Kind),
 		to: destination(p.User, f), ttl: deadbolt.PasscodeTTL, purpose: purposeConfirm, cooldown: true}, s.now())
 }

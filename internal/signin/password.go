@@ -308,9 +308,16 @@ func (s *Service) secondFactorChallenge(ctx context.Context, acc *deadbolt.Accou
 	res.Status, res.Methods, res.DefaultMethod = StatusSecondFactor, methods, def
 	if slices.Contains(methods, string(deadbolt.FactorWebAuthn)) {
 		// The passkey ceremony starts with the challenge: its options go
-		// with the answer, so the browser can ask at once.
-		if res.WebAuthnOptions, err = s.assertionOptions(ctx, acc, u, usable, deadbolt.WebAuthnSecondFactor, passkeyScope(res.Challenge.ID)); err != nil {
-			return nil, err
+		// with the answer, so the browser can ask at once. Passkeys that
+		// cannot be used here (the public URL lost its host name) are no
+		// reason to refuse the user's other methods.
+		res.WebAuthnOptions, err = s.assertionOptions(ctx, acc, u, usable, deadbolt.WebAuthnSecondFactor, passkeyScope(res.Challenge.ID))
+		if err != nil {
+			s.log.WarnContext(ctx, "passkey options at sign-in", "user", u.ID, "err", err)
+			res.Methods = slices.DeleteFunc(res.Methods, func(m string) bool { return m == string(deadbolt.FactorWebAuthn) })
+			if res.DefaultMethod == string(deadbolt.FactorWebAuthn) && len(res.Methods) > 0 {
+				res.DefaultMethod = res.Methods[0]
+			}
 		}
 	}
 	if k := deadbolt.FactorKind(def); k == deadbolt.FactorSMS || k == deadbolt.FactorEmail {

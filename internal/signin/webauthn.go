@@ -415,6 +415,15 @@ func (s *Service) verifyPasswordless(ctx context.Context, cer *deadbolt.WebAuthn
 	if err != nil {
 		return nil, fail("unknown_user", f.UserID)
 	}
+	// A passkey is no way around single sign-on: an SSO user's first step
+	// is their identity provider (which may have ended their access), and
+	// a team member the policy sends to SSO is sent there.
+	if u.AuthSource == deadbolt.AuthSSO || SSORequiredFor(acc, u) {
+		att.succeeded(ctx)
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditSignInFailed, SubjectID: u.ID, IP: c.IP,
+			Details: map[string]string{"step": "passkey", "cause": "sso_required", "factor_id": f.ID}})
+		return nil, s.ssoRequired(ctx, acc, u.Email)
+	}
 	factors, err := s.store.FindFactors(ctx, acc.ID, u.ID)
 	if err != nil {
 		return nil, err

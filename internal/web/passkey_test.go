@@ -113,6 +113,13 @@ func TestPasskeySecondFactor(t *testing.T) {
 			"credential": assertion(t, su.body["options"], rp, auth, cred)}); r.status != 200 {
 			t.Fatalf("step-up with the passkey = %d %s", r.status, r.raw)
 		}
+		// A pending passkey sends no code.
+		if p := e.req("POST", "/api/v1/me/factors", tok, map[string]any{"kind": "webauthn"}); p.status == 201 {
+			id := p.body["factor"].(map[string]any)["id"].(string)
+			if s := e.req("POST", "/api/v1/me/factors/"+id+"/send", tok, nil); s.status != 400 {
+				t.Errorf("send for a pending passkey = %d %s, want 400", s.status, s.raw)
+			}
+		}
 		// The same passkey again: excluded by the options, refused if sent.
 		if r := e.registerPasskey(tok, rp, &auth, cred); r.status != 409 {
 			t.Errorf("registering the same credential again = %d %s, want 409", r.status, r.raw)
@@ -225,6 +232,16 @@ func TestPasskeySecondFactor(t *testing.T) {
 			e.setPolicy(func(p *deadbolt.Policy) { p.WebAuthnAAGUIDAllow = nil })
 		})
 
+		t.Run("a server where passkeys cannot work", func(t *testing.T) {
+			// The env's first server has no host name: the password still
+			// works, and the other methods are offered.
+			r := base.signIn(email, pw, "Deadbolt-Device", e.devices[email])
+			methods, _ := r.body["methods"].([]any)
+			if r.status != 200 || r.str("status") != "second_factor_required" || slices.Contains(methods, any("webauthn")) || len(methods) == 0 {
+				t.Errorf("sign-in where passkeys cannot work = %d %s, want the other methods", r.status, r.raw)
+			}
+		})
+
 		t.Run("new options for a challenge", func(t *testing.T) {
 			r := signIn(t)
 			s := e.req("POST", "/api/v1/signin/send", "", map[string]any{"challenge_token": r.str("challenge_token"), "method": "webauthn"})
@@ -306,6 +323,16 @@ func TestPasskeyPasswordless(t *testing.T) {
 			v := verify(r.str("challenge_token"), assertion(t, r.body["options"], rp, noUV, noUV.Credentials[0]))
 			if v.status != 401 || !strings.Contains(v.raw, "sign in with your password") {
 				t.Errorf("passwordless without user verification = %d %s, want the password asked", v.status, v.raw)
+			}
+		})
+
+		t.Run("no way around single sign-on", func(t *testing.T) {
+			e.setPolicy(func(p *deadbolt.Policy) { p.RequireSSOTeamMembers = true })
+			defer e.setPolicy(func(p *deadbolt.Policy) { p.RequireSSOTeamMembers = false })
+			auth.Credentials[0].Counter = 30
+			r := begin(t)
+			if v := verify(r.str("challenge_token"), assertion(t, r.body["options"], rp, auth, auth.Credentials[0])); v.status != 403 || v.errCode() != "sso_required" {
+				t.Errorf("an agent's passkey under require_sso_team_members = %d %s, want sso_required", v.status, v.raw)
 			}
 		})
 
