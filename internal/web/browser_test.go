@@ -86,6 +86,15 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	var s string
+	// A node read while the page is still being replaced (a redirect's
+	// last hop) is gone by the time it is asked for: read it again.
+	for range 3 {
+		err := chromedp.Run(ctx, chromedp.WaitReady(sel, chromedp.ByQuery), chromedp.Text(sel, &s, chromedp.ByQuery))
+		if err == nil || !strings.Contains(err.Error(), "No node with given id") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	run(t, ctx, "read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
 	return s
 }

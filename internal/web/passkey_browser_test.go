@@ -46,7 +46,8 @@ func TestPasskeyBrowser(t *testing.T) {
 		t.Helper()
 		run(t, ctx, "password sign-in", chromedp.Navigate(site+"/signin"), chromedp.WaitVisible("#email", chromedp.ByQuery),
 			chromedp.SetValue("#email", email, chromedp.ByQuery), chromedp.SetValue("#password", pw, chromedp.ByQuery),
-			chromedp.Click("form:has(#password) button[type=submit]", chromedp.ByQuery), chromedp.WaitVisible("main h1", chromedp.ByQuery))
+			chromedp.Click("form:has(#password) button[type=submit]", chromedp.ByQuery), chromedp.WaitNotPresent("#password", chromedp.ByQuery),
+			chromedp.WaitVisible("main h1", chromedp.ByQuery))
 	}
 	signOut := func() {
 		t.Helper()
@@ -104,7 +105,8 @@ func TestPasskeyBrowser(t *testing.T) {
 	}
 	// Step-up with it, on the confirmation page.
 	run(t, ctx, "step-up", chromedp.Navigate(site+"/security/confirm"), chromedp.WaitVisible("#confirm-passkey", chromedp.ByQuery),
-		chromedp.Click("#confirm-passkey", chromedp.ByQuery), chromedp.WaitVisible("header form button", chromedp.ByQuery))
+		chromedp.Click("#confirm-passkey", chromedp.ByQuery), chromedp.WaitNotPresent("#confirm-passkey", chromedp.ByQuery),
+		chromedp.WaitVisible("main h1", chromedp.ByQuery))
 	at("step-up", "/security?m=confirmed")
 
 	// With autofill: the sign-in page asks at once (conditional
