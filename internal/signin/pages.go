@@ -48,7 +48,7 @@ func (s *Service) Challenge(ctx context.Context, token string) (*ChallengeView, 
 	case deadbolt.ChallengeDeviceVerification:
 		v.Methods, v.DefaultMethod, v.RememberDays = []string{string(deadbolt.FactorEmail)}, string(deadbolt.FactorEmail), 0
 	case deadbolt.ChallengeEnrollment:
-		v.Methods, v.RememberDays = enrollableKinds(acc, u), 0
+		v.Methods, v.RememberDays = s.enrollableKinds(acc, u), 0
 	}
 	return v, nil
 }

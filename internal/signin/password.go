@@ -210,11 +210,12 @@ func methodsOf(factors []*deadbolt.Factor) (methods []string, def string) {
 	return append(methods, MethodRecoveryCode), def
 }
 
-// enrollableKinds lists the kinds the user may set up under the policy.
-func enrollableKinds(acc *deadbolt.Account, u *deadbolt.User) []string {
+// enrollableKinds lists the kinds the user may set up under the policy,
+// and that work here (passkeys need a host name in the public URL).
+func (s *Service) enrollableKinds(acc *deadbolt.Account, u *deadbolt.User) []string {
 	var kinds []string
 	for _, k := range enrollable {
-		if acc.Policy.Allows(k, u.Role) {
+		if acc.Policy.Allows(k, u.Role) && (k != deadbolt.FactorWebAuthn || s.PasskeysAvailable()) {
 			kinds = append(kinds, string(k))
 		}
 	}
@@ -351,7 +352,7 @@ func (s *Service) startEnrollment(ctx context.Context, acc *deadbolt.Account, u 
 	if err != nil {
 		return nil, err
 	}
-	res.Status, res.Methods = StatusEnrollment, enrollableKinds(acc, u)
+	res.Status, res.Methods = StatusEnrollment, s.enrollableKinds(acc, u)
 	s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditEnrollmentRequired, ActorID: u.ID, SubjectID: u.ID, IP: c.IP})
 	return res, nil
 }
