@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -132,29 +131,17 @@ func testSSOStates(t *testing.T, s Store) {
 		t.Errorf("ConsumeSSOState when expired = %v, want not found", err)
 	}
 	// Of parallel answers for one state, one gets it.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins := 0
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := s.ConsumeSSOState(ctx, a.ID, "state1", base.Add(time.Minute))
-			if err == nil {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-				if diff := cmp.Diff(st, got); diff != "" {
-					t.Errorf("consumed state differs (-want +got):\n%s", diff)
-				}
-			} else if !deadbolt.IsCode(err, deadbolt.ENotFound) {
-				t.Errorf("ConsumeSSOState = %v", err)
+	wins, codes := race(20, func(int) error {
+		got, err := s.ConsumeSSOState(ctx, a.ID, "state1", base.Add(time.Minute))
+		if err == nil {
+			if diff := cmp.Diff(st, got); diff != "" {
+				t.Errorf("consumed state differs (-want +got):\n%s", diff)
 			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Errorf("%d answers consumed one state, want 1", wins)
+		}
+		return err
+	})
+	if wins != 1 || codes[deadbolt.ENotFound] != 19 {
+		t.Errorf("20 answers for one state: %d consumed it, the others %v; want 1, and not found for the others", wins, codes)
 	}
 	if err := s.CreateSSOState(ctx, &deadbolt.SSOState{AccountID: a.ID, ID: "old", ProviderID: "okta", BrowserHash: []byte("x"),
 		CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
@@ -180,25 +167,9 @@ func testSSOAssertions(t *testing.T, s Store) {
 		t.Errorf("the same id from another provider = %v, want accepted", err)
 	}
 	// Parallel replays: one use.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	ok := 0
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.UseSSOAssertion(ctx, a.ID, "entra", "_race", exp, base); err == nil {
-				mu.Lock()
-				ok++
-				mu.Unlock()
-			} else if !deadbolt.IsCode(err, deadbolt.EConflict) {
-				t.Errorf("UseSSOAssertion = %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-	if ok != 1 {
-		t.Errorf("%d parallel uses of one assertion succeeded, want 1", ok)
+	ok, codes := race(20, func(int) error { return s.UseSSOAssertion(ctx, a.ID, "entra", "_race", exp, base) })
+	if ok != 1 || codes[deadbolt.EConflict] != 19 {
+		t.Errorf("20 parallel uses of one assertion: %d succeeded, the others %v; want 1, and conflict for the others", ok, codes)
 	}
 	if n, err := s.DeleteExpiredSSO(ctx, exp); err != nil || n != 3 {
 		t.Errorf("DeleteExpiredSSO = %d, %v; want 3", n, err)

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,23 +64,9 @@ func testWebAuthnFactors(t *testing.T, s Store) {
 		t.Errorf("after uses: %+v", got)
 	}
 	// Of parallel uses of one count, one wins.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins := 0
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.UseWebAuthnSignature(ctx, a.ID, f.ID, 101, []byte("{}"), base); err == nil {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Errorf("%d parallel uses of one signature count won, want 1", wins)
+	wins, codes := race(20, func(int) error { return s.UseWebAuthnSignature(ctx, a.ID, f.ID, 101, []byte("{}"), base) })
+	if wins != 1 || codes[deadbolt.EConflict] != 19 {
+		t.Errorf("20 parallel uses of one signature count: %d won, the others %v; want 1, and conflict for the others", wins, codes)
 	}
 	// An authenticator without a counter (always 0) is accepted at 0.
 	z := &deadbolt.Factor{AccountID: a.ID, UserID: owner.ID, Kind: deadbolt.FactorWebAuthn}
@@ -113,27 +98,16 @@ func testWebAuthnCeremonies(t *testing.T, s Store) {
 	if _, err := s.ConsumeWebAuthnCeremony(ctx, []byte("hash-1"), base.Add(deadbolt.WebAuthnCeremonyTTL)); !deadbolt.IsCode(err, deadbolt.ENotFound) {
 		t.Errorf("an expired ceremony = %v, want not found", err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins := 0
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := s.ConsumeWebAuthnCeremony(ctx, []byte("hash-1"), base.Add(time.Minute))
-			if err == nil {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-				if got.UserID != owner.ID || got.FactorID != "f1" || string(got.Session) != `{"challenge":"abc"}` || got.Purpose != deadbolt.WebAuthnRegister {
-					t.Errorf("consumed = %+v", got)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Errorf("%d consumed one ceremony, want 1", wins)
+	wins, codes := race(20, func(int) error {
+		got, err := s.ConsumeWebAuthnCeremony(ctx, []byte("hash-1"), base.Add(time.Minute))
+		if err == nil && (got.UserID != owner.ID || got.FactorID != "f1" || string(got.Session) != `{"challenge":"abc"}` ||
+			got.Purpose != deadbolt.WebAuthnRegister) {
+			t.Errorf("consumed = %+v", got)
+		}
+		return err
+	})
+	if wins != 1 || codes[deadbolt.ENotFound] != 19 {
+		t.Errorf("20 answers for one ceremony: %d consumed it, the others %v; want 1, and not found for the others", wins, codes)
 	}
 	if got, err := s.ConsumeWebAuthnCeremony(ctx, []byte("hash-2"), base); err != nil || got.UserID != "" {
 		t.Errorf("passwordless ceremony = %+v, %v", got, err)
