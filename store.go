@@ -120,7 +120,8 @@ type FactorStore interface {
 	// cloned authenticator, or the same signature twice).
 	UseWebAuthnSignature(ctx context.Context, accountID, factorID string, signCount uint32, credential []byte, now time.Time) error
 
-	// CreateWebAuthnCeremony stores a ceremony until its answer.
+	// CreateWebAuthnCeremony stores a ceremony until its answer; one of the
+	// same token hash is replaced.
 	CreateWebAuthnCeremony(ctx context.Context, c *WebAuthnCeremony) error
 	// ConsumeWebAuthnCeremony returns the live ceremony and deletes it, in
 	// one transaction. ENotFound if unknown, expired or used.

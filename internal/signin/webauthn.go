@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,12 +100,10 @@ func (s *Service) saveCeremony(ctx context.Context, acc *deadbolt.Account, userI
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	// New options for the scope replace the last ones (the browser lost
-	// them, or they were answered wrongly): only the newest can answer.
-	if _, err := s.store.ConsumeWebAuthnCeremony(ctx, s.ceremonyHash(scope), now); err != nil && !deadbolt.IsCode(err, deadbolt.ENotFound) {
-		return err
-	}
+	// them, or they were answered wrongly): the store keeps only the
+	// newest, which alone can answer.
+	now := s.now()
 	c.AccountID, c.TokenHash, c.Purpose, c.UserID, c.Session = acc.ID, s.ceremonyHash(scope), purpose, userID, b
 	c.CreatedAt, c.ExpiresAt = now, now.Add(deadbolt.WebAuthnCeremonyTTL)
 	return s.store.CreateWebAuthnCeremony(ctx, &c)
@@ -316,31 +315,38 @@ func (s *Service) checkAssertion(ctx context.Context, acc *deadbolt.Account, u *
 		s.log.InfoContext(ctx, "webauthn assertion refused", "factor", f.ID, "err", err)
 		return f, false, "wrong_assertion", nil
 	}
-	if !acc.Policy.AllowsAuthenticator(deadbolt.AAGUIDString(cred.Authenticator.AAGUID)) {
-		return f, false, "authenticator_not_allowed", nil
-	}
-	b, err := json.Marshal(cred)
-	if err != nil {
-		return nil, false, "", err
-	}
-	if err := s.store.UseWebAuthnSignature(ctx, acc.ID, f.ID, cred.Authenticator.SignCount, b, now); deadbolt.IsCode(err, deadbolt.EConflict) {
-		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditWebAuthnCloned, SubjectID: u.ID,
-			Details: map[string]string{"factor_id": f.ID, "sign_count": uintText(cred.Authenticator.SignCount),
-				"stored_sign_count": uintText(f.SignCount)}})
-		return f, false, "cloned_authenticator", nil
-	} else if err != nil {
-		return nil, false, "", err
+	if cause, err := s.useSignature(ctx, acc, u, f, cred, now); cause != "" || err != nil {
+		return f, false, cause, err
 	}
 	return f, parsed.Response.AuthenticatorData.Flags.HasUserVerified(), "", nil
 }
 
+// useSignature accepts a verified assertion of the factor: its
+// authenticator model must be allowed, and its signature counter is
+// recorded (a counter that did not move on is a clone, audited). A
+// non-empty cause is a refusal.
+func (s *Service) useSignature(ctx context.Context, acc *deadbolt.Account, u *deadbolt.User, f *deadbolt.Factor,
+	cred *webauthn.Credential, now time.Time) (cause string, err error) {
+	if !acc.Policy.AllowsAuthenticator(deadbolt.AAGUIDString(cred.Authenticator.AAGUID)) {
+		return "authenticator_not_allowed", nil
+	}
+	b, err := json.Marshal(cred)
+	if err != nil {
+		return "", err
+	}
+	if err := s.store.UseWebAuthnSignature(ctx, acc.ID, f.ID, cred.Authenticator.SignCount, b, now); deadbolt.IsCode(err, deadbolt.EConflict) {
+		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditWebAuthnCloned, SubjectID: u.ID,
+			Details: map[string]string{"factor_id": f.ID, "sign_count": strconv.FormatUint(uint64(cred.Authenticator.SignCount), 10),
+				"stored_sign_count": strconv.FormatUint(uint64(f.SignCount), 10)}})
+		return "cloned_authenticator", nil
+	} else if err != nil {
+		return "", err
+	}
+	return "", nil
+}
+
 // passkeyScope is the ceremony scope of a sign-in challenge or step-up.
 func passkeyScope(scope string) string { return "passkey:" + scope }
-
-func uintText(n uint32) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
 
 // PasskeyChallenge is the start of a passwordless sign-in.
 type PasskeyChallenge struct {
@@ -444,19 +450,10 @@ func (s *Service) verifyPasswordless(ctx context.Context, cer *deadbolt.WebAuthn
 		s.log.InfoContext(ctx, "passkey sign-in refused", "factor", f.ID, "err", err)
 		return nil, fail("wrong_assertion", u.ID)
 	}
-	if !acc.Policy.AllowsAuthenticator(deadbolt.AAGUIDString(cred.Authenticator.AAGUID)) {
-		return nil, fail("authenticator_not_allowed", u.ID)
-	}
-	b, err := json.Marshal(cred)
-	if err != nil {
+	if cause, err := s.useSignature(ctx, acc, u, f, cred, now); err != nil {
 		return nil, err
-	}
-	if err := s.store.UseWebAuthnSignature(ctx, acc.ID, f.ID, cred.Authenticator.SignCount, b, now); deadbolt.IsCode(err, deadbolt.EConflict) {
-		s.audit(ctx, deadbolt.AuditEvent{AccountID: acc.ID, Type: deadbolt.AuditWebAuthnCloned, SubjectID: u.ID,
-			Details: map[string]string{"factor_id": f.ID, "sign_count": uintText(cred.Authenticator.SignCount), "stored_sign_count": uintText(f.SignCount)}})
-		return nil, fail("cloned_authenticator", u.ID)
-	} else if err != nil {
-		return nil, err
+	} else if cause != "" {
+		return nil, fail(cause, u.ID)
 	}
 	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
 		// Something the user has, not yet something they know or are.

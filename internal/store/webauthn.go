@@ -9,7 +9,8 @@ import (
 	"github.com/deadbolt/deadbolt"
 )
 
-// CreateWebAuthnCeremony stores a ceremony, its session data sealed.
+// CreateWebAuthnCeremony stores a ceremony, its session data sealed; it
+// replaces one of the same token hash (the same scope), live or dead.
 func (s *DB) CreateWebAuthnCeremony(ctx context.Context, c *deadbolt.WebAuthnCeremony) error {
 	n := *c
 	if n.CreatedAt.IsZero() {
@@ -24,9 +25,7 @@ func (s *DB) CreateWebAuthnCeremony(ctx context.Context, c *deadbolt.WebAuthnCer
 	if n.UserID != "" {
 		user = n.UserID
 	}
-	// A dead ceremony of the same scope makes room.
-	if _, err := s.exec(ctx, s.db, `DELETE FROM webauthn_ceremonies WHERE token_hash = ? AND expires_at <= ?`,
-		n.TokenHash, micros(n.CreatedAt)); err != nil {
+	if _, err := s.exec(ctx, s.db, `DELETE FROM webauthn_ceremonies WHERE token_hash = ?`, n.TokenHash); err != nil {
 		return err
 	}
 	res, err := s.exec(ctx, s.db, `INSERT INTO webauthn_ceremonies (account_id, token_hash, purpose, user_id, factor_id, challenge_id,

@@ -116,6 +116,16 @@ func testWebAuthnCeremonies(t *testing.T, s Store) {
 		UserID: owner.ID, Session: []byte("{}"), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+	// New options for a scope replace the live ones.
+	for _, session := range []string{`{"n":1}`, `{"n":2}`} {
+		if err := s.CreateWebAuthnCeremony(ctx, &deadbolt.WebAuthnCeremony{AccountID: a.ID, TokenHash: []byte("hash-3"),
+			Purpose: deadbolt.WebAuthnSecondFactor, UserID: owner.ID, Session: []byte(session), CreatedAt: base, ExpiresAt: base.Add(time.Minute)}); err != nil {
+			t.Fatalf("CreateWebAuthnCeremony(%s) = %v", session, err)
+		}
+	}
+	if got, err := s.ConsumeWebAuthnCeremony(ctx, []byte("hash-3"), base); err != nil || string(got.Session) != `{"n":2}` {
+		t.Errorf("after a replacement the ceremony is %+v, %v; want the newest", got, err)
+	}
 	if n, err := s.DeleteExpiredWebAuthnCeremonies(ctx, base.Add(time.Hour)); err != nil || n != 1 {
 		t.Errorf("DeleteExpiredWebAuthnCeremonies = %d, %v; want 1", n, err)
 	}
