@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -353,9 +354,8 @@ func (s *Server) pageApplications(w http.ResponseWriter, r *http.Request) {
 		form = applicationForm{Name: f.Get("name"), Redirects: f.Get("redirect_uris"), PostLogout: f.Get("post_logout_redirect_uris"),
 			Backchannel: strings.TrimSpace(f.Get("backchannel_logout_uri")), Scopes: append([]string{"openid"}, f["scopes"]...),
 			Public: f.Get("public") == "1", Require2FA: f.Get("require_2fa") == "1"}
-		err := s.signin.AdminStepUp(ctx, p)
-		if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
-			redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
+		confirming, err := s.adminPageStepUp(w, r, p)
+		if confirming {
 			return
 		}
 		var c *deadbolt.OIDCClient
@@ -383,23 +383,39 @@ func (s *Server) pageApplications(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, status, "applications", d)
 }
 
-func (s *Server) pageDeleteApplication(w http.ResponseWriter, r *http.Request) {
-	p := s.adminPage(w, r)
-	if p == nil {
-		return
-	}
-	slug := p.Account.Slug
-	err := s.signin.AdminStepUp(r.Context(), p)
+// adminPageStepUp checks the step-up of an admin-center action; without
+// a fresh proof the browser goes to confirm it first (confirming is true:
+// the answer is written).
+func (s *Server) adminPageStepUp(w http.ResponseWriter, r *http.Request, p *signin.Principal) (confirming bool, err error) {
+	err = s.signin.AdminStepUp(r.Context(), p)
 	if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
-		redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
-		return
+		redirect(w, r, slugPath(p.Account.Slug, "/security/confirm?next=admin"), "")
+		return true, nil
 	}
-	if err == nil {
-		err = s.oidc.DeleteClient(r.Context(), p.Account, p.User.ID, r.PathValue("id"))
+	return false, err
+}
+
+// adminRemove is the admin center's "Remove" of one of the account's
+// things by the id in the path (an application, an identity provider),
+// after step-up, back to the list.
+func (s *Server) adminRemove(list string, remove func(ctx context.Context, acc *deadbolt.Account, actorID, id string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := s.adminPage(w, r)
+		if p == nil {
+			return
+		}
+		back := slugPath(p.Account.Slug, list)
+		confirming, err := s.adminPageStepUp(w, r, p)
+		if confirming {
+			return
+		}
+		if err == nil {
+			err = remove(r.Context(), p.Account, p.User.ID, r.PathValue("id"))
+		}
+		if err != nil {
+			s.pageError(w, r, err, back)
+			return
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 	}
-	if err != nil {
-		s.pageError(w, r, err, slugPath(slug, "/admin/applications"))
-		return
-	}
-	http.Redirect(w, r, slugPath(slug, "/admin/applications"), http.StatusSeeOther)
 }

@@ -1028,7 +1028,7 @@ func (s *Server) pageRoutes() {
 		pm.HandleFunc("GET "+a+"/signin/oidc", s.pageOIDC)
 		pm.HandleFunc("GET "+a+"/admin/applications", s.pageApplications)
 		pm.HandleFunc("POST "+a+"/admin/applications", s.pageApplications)
-		pm.HandleFunc("POST "+a+"/admin/applications/{id}/delete", s.pageDeleteApplication)
+		pm.HandleFunc("POST "+a+"/admin/applications/{id}/delete", s.adminRemove("/admin/applications", s.oidc.DeleteClient))
 	}
 	if s.sso != nil {
 		s.ssoRoutes(pm)

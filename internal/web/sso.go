@@ -21,7 +21,7 @@ func (s *Server) ssoRoutes(pm *http.ServeMux) {
 	pm.HandleFunc("GET "+a+"/{id}/callback", s.pageSSOCallback)
 	pm.HandleFunc("GET /accounts/{account}/admin/sso", s.pageSSOAdmin)
 	pm.HandleFunc("POST /accounts/{account}/admin/sso", s.pageSSOAdmin)
-	pm.HandleFunc("POST /accounts/{account}/admin/sso/{id}/delete", s.pageDeleteSSO)
+	pm.HandleFunc("POST /accounts/{account}/admin/sso/{id}/delete", s.adminRemove("/admin/sso", s.sso.Delete))
 	// The IdP's browser POST to the assertion consumer service comes from
 	// another origin by design: it is outside the pages' cross-origin
 	// protection, and guarded instead by the signed response being in
@@ -312,9 +312,8 @@ func (s *Server) pageSSOAdmin(w http.ResponseWriter, r *http.Request) {
 			ClientID: strings.TrimSpace(f.Get("client_id")), MetadataURL: strings.TrimSpace(f.Get("metadata_url")),
 			MetadataXML: f.Get("metadata_xml"), JIT: f.Get("jit") == "1", TrustMFA: f.Get("trust_mfa") == "1",
 			DefaultRole: deadbolt.Role(f.Get("default_role"))}
-		err := s.signin.AdminStepUp(ctx, p)
-		if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
-			redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
+		confirming, err := s.adminPageStepUp(w, r, p)
+		if confirming {
 			return
 		}
 		var prov *deadbolt.SSOProvider
@@ -338,25 +337,4 @@ func (s *Server) pageSSOAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	d["Providers"], d["Form"] = provs, form
 	s.render(w, r, status, "sso", d)
-}
-
-func (s *Server) pageDeleteSSO(w http.ResponseWriter, r *http.Request) {
-	p := s.adminPage(w, r)
-	if p == nil {
-		return
-	}
-	slug := p.Account.Slug
-	err := s.signin.AdminStepUp(r.Context(), p)
-	if deadbolt.IsCode(err, deadbolt.EReauthenticationNeeded) {
-		redirect(w, r, slugPath(slug, "/security/confirm?next=admin"), "")
-		return
-	}
-	if err == nil {
-		err = s.sso.Delete(r.Context(), p.Account, p.User.ID, r.PathValue("id"))
-	}
-	if err != nil {
-		s.pageError(w, r, err, slugPath(slug, "/admin/sso"))
-		return
-	}
-	http.Redirect(w, r, slugPath(slug, "/admin/sso"), http.StatusSeeOther)
 }
