@@ -19,12 +19,6 @@ func (a *app) ssoService() *sso.Service {
 	return sso.New(sso.Options{Store: a.db, Keys: a.keys, PublicURL: a.cfg.PublicURL, Logger: a.log})
 }
 
-// ssoProviderJSON is a provider as the commands print it: the provider
-// API's view.
-func ssoProviderJSON(_ *app, svc *sso.Service, acc *deadbolt.Account, p *deadbolt.SSOProvider) map[string]any {
-	return svc.View(acc, p)
-}
-
 // secretInArgs reports whether the command line gives a client secret as
 // a flag's value, which shell history and ps would keep.
 func secretInArgs(args []string) bool {
@@ -119,7 +113,7 @@ func cmdSSOProvider(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		out := ssoProviderJSON(a, svc, acc, p)
+		out := svc.View(acc, p)
 		if p.Kind == deadbolt.SSOOIDC {
 			out["note"] = "register redirect_uri as the client's redirect URI at the identity provider"
 		} else {
@@ -132,7 +126,7 @@ func cmdSSOProvider(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		for _, p := range list {
-			if err := printJSON(e, ssoProviderJSON(a, svc, acc, p)); err != nil {
+			if err := printJSON(e, svc.View(acc, p)); err != nil {
 				return err
 			}
 		}

@@ -212,11 +212,6 @@ func (q ssoProviderRequest) input() sso.Input {
 		Issuer: q.Issuer, ClientID: q.ClientID, ClientSecret: q.ClientSecret, MetadataURL: q.MetadataURL, MetadataXML: q.MetadataXML}
 }
 
-// ssoProviderJSON is a provider as admins see it.
-func (s *Server) ssoProviderJSON(acc *deadbolt.Account, p *deadbolt.SSOProvider) map[string]any {
-	return s.sso.View(acc, p)
-}
-
 func (s *Server) handleSSOProviders(w http.ResponseWriter, r *http.Request, p *signin.Principal) error {
 	list, err := s.sso.Providers(r.Context(), p.Account)
 	if err != nil {
@@ -224,7 +219,7 @@ func (s *Server) handleSSOProviders(w http.ResponseWriter, r *http.Request, p *s
 	}
 	out := []map[string]any{}
 	for _, prov := range list {
-		out = append(out, s.ssoProviderJSON(p.Account, prov))
+		out = append(out, s.sso.View(p.Account, prov))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
 	return nil
@@ -235,7 +230,7 @@ func (s *Server) handleSSOProvider(w http.ResponseWriter, r *http.Request, p *si
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.ssoProviderJSON(p.Account, prov))
+	writeJSON(w, http.StatusOK, s.sso.View(p.Account, prov))
 	return nil
 }
 
@@ -252,7 +247,7 @@ func (s *Server) handleCreateSSOProvider(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, s.ssoProviderJSON(p.Account, prov))
+	writeJSON(w, http.StatusCreated, s.sso.View(p.Account, prov))
 	return nil
 }
 
@@ -268,7 +263,7 @@ func (s *Server) handleUpdateSSOProvider(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.ssoProviderJSON(p.Account, prov))
+	writeJSON(w, http.StatusOK, s.sso.View(p.Account, prov))
 	return nil
 }
 
