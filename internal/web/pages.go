@@ -97,7 +97,12 @@ func (s *Server) cookieName(base string) string {
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: s.cookieName(base), Value: value, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	s.writeCookie(w, base, value, maxAge, http.SameSiteLaxMode)
+}
+
+// writeCookie is setCookie with another SameSite mode.
+func (s *Server) writeCookie(w http.ResponseWriter, base, value string, maxAge time.Duration, sameSite http.SameSite) {
+	c := &http.Cookie{Name: s.cookieName(base), Value: value, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: sameSite}
 	if maxAge < 0 {
 		c.MaxAge = -1
 	} else if maxAge > 0 {

@@ -42,16 +42,11 @@ func (s *Server) ssoRoutes(pm *http.ServeMux) {
 // back; on plain-HTTP localhost browsers refuse None without Secure, and
 // Lax is the best there is.
 func (s *Server) setSSOCookie(w http.ResponseWriter, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: s.cookieName("sso"), Value: value, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	mode := http.SameSiteLaxMode
 	if s.secure {
-		c.SameSite = http.SameSiteNoneMode
+		mode = http.SameSiteNoneMode
 	}
-	if maxAge < 0 {
-		c.MaxAge = -1
-	} else {
-		c.MaxAge = int(maxAge / time.Second)
-	}
-	http.SetCookie(w, c)
+	s.writeCookie(w, "sso", value, maxAge, mode)
 }
 
 // ssoButtons are the providers the sign-in page offers.
